@@ -1,0 +1,177 @@
+"""The ports: what the use cases need from the outside world, as Protocols.
+
+Adapters satisfy them structurally; tests use the in-memory fakes in tests/fakes.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+from uuid import UUID
+
+from domain.session import RefreshToken, Session
+from domain.user import Email, User
+
+
+class UserRepository(Protocol):
+    def add(self, user: User) -> None:
+        """Insert; raises EmailTaken when the canonical email exists."""
+
+    def get(self, user_id: UUID) -> User | None: ...
+
+    def get_by_email(self, email: Email) -> User | None: ...
+
+    def update(self, user: User) -> None:
+        """Persist a changed password hash or disabled state."""
+
+    def delete(self, user_id: UUID) -> None:
+        """Remove the user with all its sessions and refresh tokens."""
+
+
+class SessionRepository(Protocol):
+    def add(self, session: Session) -> None: ...
+
+    def get(self, session_id: UUID) -> Session | None: ...
+
+    def list_live(self, user_id: UUID, now: datetime) -> Sequence[Session]:
+        """The user's unrevoked, unexpired sessions, oldest first."""
+
+    def touch(self, session_id: UUID, now: datetime) -> None:
+        """Record use (last_used_at)."""
+
+    def revoke(self, session_id: UUID, now: datetime) -> None:
+        """Revoke one session; a no-op when it is already revoked."""
+
+    def revoke_all(self, user_id: UUID, now: datetime, keep: UUID | None = None) -> None:
+        """Revoke every live session of the user except `keep`."""
+
+
+class RefreshTokenRepository(Protocol):
+    def add(self, token: RefreshToken) -> None: ...
+
+    def get(self, token_id: UUID) -> RefreshToken | None: ...
+
+    def get_by_hash(self, token_hash: str) -> RefreshToken | None: ...
+
+    def mark_rotated(
+        self, token_id: UUID, now: datetime, successor_id: UUID, successor_seal: bytes
+    ) -> bool:
+        """Atomic compare-and-set: spend the token only if it is unspent.
+
+        Returns False when another request spent it first. Two concurrent
+        callers can never both get True.
+        """
+
+
+class UnitOfWork(Protocol):
+    """One transaction. Rolls back on exit unless `commit()` was called."""
+
+    users: UserRepository
+    sessions: SessionRepository
+    refresh_tokens: RefreshTokenRepository
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password: str, password_hash: str) -> bool: ...
+
+    def needs_update(self, password_hash: str) -> bool:
+        """True when the hash uses an old scheme or weaker parameters."""
+
+    def verify_dummy(self, password: str) -> None:
+        """Spend the time of a real verify; for unknown accounts (timing enumeration)."""
+
+
+class PasswordStrengthChecker(Protocol):
+    def weakness(self, password: str, user_inputs: Sequence[str]) -> str | None:
+        """A reason the password is too guessable, or None."""
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    """The verified claims of an access token (RFC 9068)."""
+
+    subject: UUID
+    session_id: UUID
+    client_id: str
+    jti: str
+    issued_at: datetime
+    expires_at: datetime
+    issuer: str
+    audience: tuple[str, ...]
+
+
+class AccessTokenSigner(Protocol):
+    def issue(
+        self, *, user_id: UUID, session_id: UUID, client_id: str, now: datetime
+    ) -> tuple[str, datetime]:
+        """A signed access token and its expiry."""
+
+    def verify(self, token: str, now: datetime) -> AccessClaims:
+        """Check signature, algorithm, typ, iss, aud and times; raise InvalidToken."""
+
+
+class RefreshTokenCodec(Protocol):
+    """Makes opaque refresh tokens and the keyed hashes the database stores."""
+
+    def new_token(self) -> str:
+        """At least 256 bits from a CSPRNG."""
+
+    def digest(self, token: str) -> str:
+        """Keyed hash used to store and look up the token."""
+
+    def seal(self, parent: str, successor: str) -> bytes:
+        """Encrypt `successor` under a key that only `parent` yields."""
+
+    def unseal(self, parent: str, seal: bytes) -> str: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Timezone-aware UTC."""
+
+
+class IdGenerator(Protocol):
+    def new_id(self) -> UUID: ...
+
+
+class LoginThrottle(Protocol):
+    def check(self, keys: Sequence[str]) -> None:
+        """Raise TooManyRequests when any key has used up its failures."""
+
+    def record_failure(self, keys: Sequence[str]) -> None: ...
+
+    def reset(self, keys: Sequence[str]) -> None: ...
+
+
+class AuditLog(Protocol):
+    def event(
+        self,
+        name: str,
+        *,
+        user_id: UUID | None = None,
+        session_id: UUID | None = None,
+        **fields: object,
+    ) -> None:
+        """One structured security event. Never pass a password or a token."""

@@ -1,0 +1,62 @@
+"""Domain errors. Each is mapped once to an HTTP status in entrypoints/http/errors.py."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the domain and the use cases raise on purpose."""
+
+
+class InvalidInput(DomainError):
+    """Input that breaks a rule; the message says which rule (safe to show)."""
+
+
+class InvalidEmail(InvalidInput):
+    pass
+
+
+class PasswordPolicyViolation(InvalidInput):
+    pass
+
+
+class EmailTaken(DomainError):
+    pass
+
+
+class InvalidCredentials(DomainError):
+    """Unknown email, wrong password or disabled account: deliberately one error."""
+
+
+class InvalidToken(DomainError):
+    """A missing, malformed, expired, revoked or wrong-kind access token."""
+
+
+class InvalidRefreshToken(DomainError):
+    """An unknown, expired or revoked refresh token."""
+
+
+class RefreshTokenReused(InvalidRefreshToken):
+    """A spent refresh token presented outside the grace rule: its session is revoked."""
+
+    def __init__(self, session_id: object, user_id: object) -> None:
+        super().__init__("refresh token reused")
+        self.session_id = session_id
+        self.user_id = user_id
+
+
+class SessionNotFound(DomainError):
+    pass
+
+
+class UserNotFound(DomainError):
+    pass
+
+
+class TooManyRequests(DomainError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many requests")
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency (the database) cannot be reached; nothing was issued."""

@@ -1,0 +1,48 @@
+"""Users and the email value object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from domain.errors import InvalidEmail
+
+MAX_EMAIL_LENGTH = 254
+
+
+@dataclass(frozen=True)
+class Email:
+    """An email address as the user typed it; `canonical` is what uniqueness compares."""
+
+    value: str
+
+    def __post_init__(self) -> None:
+        value = self.value.strip()
+        local, at, domain = value.rpartition("@")
+        if not at or not local or "." not in domain or len(value) > MAX_EMAIL_LENGTH:
+            raise InvalidEmail("email is not a valid address")
+        if any(ch.isspace() for ch in value):
+            raise InvalidEmail("email is not a valid address")
+        object.__setattr__(self, "value", value)
+
+    @property
+    def canonical(self) -> str:
+        # Case-insensitive uniqueness over the whole address, as users expect.
+        return self.value.casefold()
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass
+class User:
+    id: UUID
+    email: Email
+    password_hash: str
+    created_at: datetime
+    disabled_at: datetime | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.disabled_at is None
