@@ -1,0 +1,98 @@
+"""Log in: check an email and password, start a session, hand out a token pair."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from application.ports import AuditLog, LoginThrottle, PasswordHasher, UnitOfWorkFactory
+from application.tokens import TokenPair, TokenServices
+from domain.errors import InvalidCredentials, InvalidEmail
+from domain.session import DEFAULT_CLIENT_ID, start_session
+from domain.user import Email, User
+
+
+@dataclass(frozen=True)
+class LogInCommand:
+    email: str
+    password: str
+    device_name: str | None = None
+    client_id: str = DEFAULT_CLIENT_ID
+    client_ip: str | None = None
+
+
+def throttle_keys(email: str, client_ip: str | None) -> list[str]:
+    keys = [f"login:account:{email.strip().casefold()}"]
+    if client_ip:
+        keys.append(f"login:ip:{client_ip}")
+    return keys
+
+
+class LogIn:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        tokens: TokenServices,
+        throttle: LoginThrottle,
+        audit: AuditLog,
+    ) -> None:
+        self._uow = uow
+        self._hasher = hasher
+        self._tokens = tokens
+        self._throttle = throttle
+        self._audit = audit
+
+    def __call__(self, command: LogInCommand) -> TokenPair:
+        keys = throttle_keys(command.email, command.client_ip)
+        self._throttle.check(keys)
+        user = self._authenticate(command)
+        if user is None:
+            self._throttle.record_failure(keys)
+            self._audit.event("login_failed")
+            raise InvalidCredentials("invalid email or password")
+        # Only the account counter is cleared: an IP stuffing many accounts stays counted.
+        self._throttle.reset(keys[:1])
+        return self._start_session(user, command)
+
+    def _authenticate(self, command: LogInCommand) -> User | None:
+        try:
+            email = Email(command.email)
+        except InvalidEmail:
+            email = None
+        user = None
+        if email is not None:
+            with self._uow() as uow:
+                user = uow.users.get_by_email(email)
+        if user is None:
+            # Verify a dummy hash so an unknown email costs as much as a wrong
+            # password: response time must not reveal which accounts exist.
+            self._hasher.verify_dummy(command.password)
+            return None
+        if not self._hasher.verify(command.password, user.password_hash):
+            return None
+        if not user.is_active:
+            return None
+        return user
+
+    def _start_session(self, user: User, command: LogInCommand) -> TokenPair:
+        new_hash = None
+        if self._hasher.needs_update(user.password_hash):
+            new_hash = self._hasher.hash(command.password)
+        now = self._tokens.clock.now()
+        session = start_session(
+            session_id=self._tokens.ids.new_id(),
+            user_id=user.id,
+            client_id=command.client_id,
+            device_name=command.device_name,
+            now=now,
+            policy=self._tokens.policy,
+        )
+        plain, refresh = self._tokens.new_refresh_token(session, now)
+        with self._uow() as uow:
+            if new_hash is not None:
+                uow.users.update(replace(user, password_hash=new_hash))
+            uow.sessions.add(session)
+            uow.refresh_tokens.add(refresh)
+            uow.commit()
+        self._audit.event("login", user_id=user.id, session_id=session.id)
+        return self._tokens.pair(session, plain, refresh, now)

@@ -1,0 +1,71 @@
+"""Change the password (revoking the other sessions) and delete one's own account."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from application.authenticate import Principal
+from application.ports import AuditLog, Clock, PasswordHasher, UnitOfWorkFactory
+from application.signup import PasswordRules
+from domain.errors import InvalidCredentials, InvalidToken
+from domain.user import User
+
+
+@dataclass(frozen=True)
+class ChangePasswordCommand:
+    current_password: str
+    new_password: str
+
+
+class _NeedsPassword:
+    def __init__(self, uow: UnitOfWorkFactory, hasher: PasswordHasher) -> None:
+        self._uow = uow
+        self._hasher = hasher
+
+    def _confirmed_user(self, principal: Principal, password: str) -> User:
+        with self._uow() as uow:
+            user = uow.users.get(principal.user_id)
+        if user is None:
+            raise InvalidToken("user no longer exists")
+        if not self._hasher.verify(password, user.password_hash):
+            raise InvalidCredentials("current password is wrong")
+        return user
+
+
+class ChangePassword(_NeedsPassword):
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        rules: PasswordRules,
+        clock: Clock,
+        audit: AuditLog,
+    ) -> None:
+        super().__init__(uow, hasher)
+        self._rules = rules
+        self._clock = clock
+        self._audit = audit
+
+    def __call__(self, principal: Principal, command: ChangePasswordCommand) -> None:
+        user = self._confirmed_user(principal, command.current_password)
+        self._rules.check(command.new_password, user.email)
+        new_hash = self._hasher.hash(command.new_password)
+        with self._uow() as uow:
+            uow.users.update(replace(user, password_hash=new_hash))
+            # Whoever else held a session may be the reason for the change.
+            uow.sessions.revoke_all(user.id, self._clock.now(), keep=principal.session_id)
+            uow.commit()
+        self._audit.event("password_changed", user_id=user.id, session_id=principal.session_id)
+
+
+class DeleteAccount(_NeedsPassword):
+    def __init__(self, uow: UnitOfWorkFactory, hasher: PasswordHasher, audit: AuditLog) -> None:
+        super().__init__(uow, hasher)
+        self._audit = audit
+
+    def __call__(self, principal: Principal, password: str) -> None:
+        user = self._confirmed_user(principal, password)
+        with self._uow() as uow:
+            uow.users.delete(user.id)
+            uow.commit()
+        self._audit.event("account_deleted", user_id=user.id, session_id=principal.session_id)

@@ -1,0 +1,91 @@
+"""Refresh: trade a refresh token for a new pair, rotating the token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from application.ports import AuditLog, UnitOfWork, UnitOfWorkFactory
+from application.tokens import TokenPair, TokenServices
+from domain.errors import InvalidRefreshToken, RefreshTokenReused
+from domain.session import (
+    HandBackSuccessor,
+    RefreshToken,
+    RevokeForReuse,
+    Rotate,
+    Session,
+    judge_refresh,
+)
+
+
+@dataclass(frozen=True)
+class RefreshCommand:
+    refresh_token: str
+    client_id: str | None = None
+
+
+class Refresh:
+    def __init__(self, uow: UnitOfWorkFactory, tokens: TokenServices, audit: AuditLog) -> None:
+        self._uow = uow
+        self._tokens = tokens
+        self._audit = audit
+
+    def __call__(self, command: RefreshCommand) -> TokenPair:
+        presented = command.refresh_token
+        digest = self._tokens.codec.digest(presented)
+        with self._uow() as uow:
+            # A lost compare-and-set means a concurrent request spent the token
+            # first; judging again then sees its successor (the grace rule).
+            for _ in range(2):
+                token, session = _load(uow, digest)
+                if command.client_id is not None and command.client_id != session.client_id:
+                    raise InvalidRefreshToken("refresh token was issued to another client")
+                successor = uow.refresh_tokens.get(token.successor_id) if token.successor_id else None
+                now = self._tokens.clock.now()
+                decision = judge_refresh(token, session, successor, now, self._tokens.policy)
+                if isinstance(decision, RevokeForReuse):
+                    # Committed before raising: the error must not roll the revocation back.
+                    uow.sessions.revoke(session.id, now)
+                    uow.commit()
+                    self._audit.event("refresh_reuse_detected", user_id=session.user_id, session_id=session.id)
+                    raise RefreshTokenReused(session.id, session.user_id)
+                if isinstance(decision, HandBackSuccessor):
+                    pair = self._hand_back(presented, token, decision.successor, session, now)
+                    self._audit.event("refresh_retried", user_id=session.user_id, session_id=session.id)
+                    return pair
+                assert isinstance(decision, Rotate)
+                plain, successor = self._tokens.new_refresh_token(session, now)
+                seal = self._tokens.codec.seal(presented, plain)
+                if not uow.refresh_tokens.mark_rotated(token.id, now, successor.id, seal):
+                    continue
+                uow.refresh_tokens.add(successor)
+                uow.sessions.touch(session.id, now)
+                uow.commit()
+                self._audit.event("refresh", user_id=session.user_id, session_id=session.id)
+                return self._tokens.pair(session, plain, successor, now)
+        raise InvalidRefreshToken("refresh token was spent concurrently")
+
+    def _hand_back(
+        self,
+        presented: str,
+        token: RefreshToken,
+        successor: RefreshToken,
+        session: Session,
+        now: datetime,
+    ) -> TokenPair:
+        if token.successor_seal is None:
+            raise InvalidRefreshToken("spent refresh token has no successor")
+        plain = self._tokens.codec.unseal(presented, token.successor_seal)
+        if self._tokens.codec.digest(plain) != successor.token_hash:
+            raise InvalidRefreshToken("successor does not match")
+        return self._tokens.pair(session, plain, successor, now)
+
+
+def _load(uow: UnitOfWork, digest: str) -> tuple[RefreshToken, Session]:
+    token = uow.refresh_tokens.get_by_hash(digest)
+    if token is None:
+        raise InvalidRefreshToken("unknown refresh token")
+    session = uow.sessions.get(token.session_id)
+    if session is None:
+        raise InvalidRefreshToken("unknown session")
+    return token, session

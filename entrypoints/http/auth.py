@@ -1,0 +1,84 @@
+"""Sign up, log in, refresh and log out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends, Request, Response
+
+from application.login import LogIn, LogInCommand
+from application.logout import LogOut, LogoutScope
+from application.refresh import Refresh, RefreshCommand
+from application.signup import SignUp, SignUpCommand
+from entrypoints.container import Container
+from entrypoints.http.schemas import (
+    LogInRequest,
+    LogOutRequest,
+    RefreshRequest,
+    SignUpRequest,
+    TokenPairResponse,
+    UserResponse,
+)
+from entrypoints.http.security import CurrentPrincipal
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+@router.post("/signup", status_code=201, response_model=UserResponse)
+@inject
+def sign_up(
+    body: SignUpRequest, use_case: Annotated[SignUp, Depends(Provide[Container.sign_up])]
+) -> UserResponse:
+    user = use_case(SignUpCommand(email=str(body.email), password=body.password))
+    return UserResponse(id=user.id, email=str(user.email), created_at=user.created_at)
+
+
+@router.post("/login", response_model=TokenPairResponse)
+@inject
+def log_in(
+    body: LogInRequest,
+    request: Request,
+    response: Response,
+    use_case: Annotated[LogIn, Depends(Provide[Container.log_in])],
+) -> TokenPairResponse:
+    pair = use_case(
+        LogInCommand(
+            email=body.email,
+            password=body.password,
+            device_name=body.device_name or _user_agent(request),
+            client_ip=request.client.host if request.client else None,
+        )
+    )
+    response.headers.update(NO_STORE)
+    return TokenPairResponse.of(pair)
+
+
+@router.post("/refresh", response_model=TokenPairResponse)
+@inject
+def refresh(
+    body: RefreshRequest,
+    response: Response,
+    use_case: Annotated[Refresh, Depends(Provide[Container.refresh])],
+) -> TokenPairResponse:
+    pair = use_case(RefreshCommand(refresh_token=body.refresh_token))
+    response.headers.update(NO_STORE)
+    return TokenPairResponse.of(pair)
+
+
+@router.post("/logout", status_code=204)
+@inject
+def log_out(
+    principal: CurrentPrincipal,
+    use_case: Annotated[LogOut, Depends(Provide[Container.log_out])],
+    body: LogOutRequest | None = None,
+) -> Response:
+    use_case(principal, LogoutScope(body.scope if body else "local"))
+    return Response(status_code=204)
+
+
+def _user_agent(request: Request) -> str | None:
+    agent = request.headers.get("user-agent")
+    return agent[:255] if agent else None

@@ -1,0 +1,125 @@
+"""Pure ASGI middleware: body size limit and request ids."""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from entrypoints.http.problems import PROBLEM_JSON
+
+MAX_BODY_BYTES = 64 * 1024
+REQUEST_ID_HEADER = b"x-request-id"
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def _send_too_large(send: Send) -> None:
+    body = orjson.dumps(
+        {
+            "type": "urn:latchkey:problem:payload_too_large",
+            "title": "Request Entity Too Large",
+            "status": 413,
+            "detail": f"the request body exceeds {MAX_BODY_BYTES} bytes",
+            "code": "payload_too_large",
+        }
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodySizeLimit:
+    """Refuses bodies over 64 KiB before anything parses them, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = self.max_bytes + 1
+                if declared > self.max_bytes:
+                    await _send_too_large(send)
+                    return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await _send_too_large(send)
+
+
+class RequestContext:
+    """Gives every request an id (kept from X-Request-ID when sane) and binds it,
+    with the client IP, to every log line of the request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_id(scope) or uuid.uuid4().hex
+        client = scope.get("client")
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            request_id=request_id, client_ip=client[0] if client else None
+        )
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER, request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def _incoming_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER:
+            text = value.decode("latin-1")
+            # Only ids that cannot inject anything into logs or headers.
+            if 0 < len(text) <= 128 and all(c.isalnum() or c in "-_." for c in text):
+                return text
+    return None

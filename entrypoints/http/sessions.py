@@ -1,0 +1,36 @@
+"""The caller's sessions (one per device)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends, Response
+
+from application.sessions import ListSessions, RevokeSession
+from entrypoints.container import Container
+from entrypoints.http.schemas import SessionResponse
+from entrypoints.http.security import CurrentPrincipal
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+
+
+@router.get("", response_model=list[SessionResponse])
+@inject
+def list_sessions(
+    principal: CurrentPrincipal,
+    use_case: Annotated[ListSessions, Depends(Provide[Container.list_sessions])],
+) -> list[SessionResponse]:
+    return [SessionResponse(**vars(view)) for view in use_case(principal)]
+
+
+@router.delete("/{session_id}", status_code=204)
+@inject
+def revoke_session(
+    session_id: UUID,
+    principal: CurrentPrincipal,
+    use_case: Annotated[RevokeSession, Depends(Provide[Container.revoke_session])],
+) -> Response:
+    use_case(principal, session_id)
+    return Response(status_code=204)

@@ -1,0 +1,48 @@
+"""The caller's own account."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends, Response
+
+from application.password import ChangePassword, ChangePasswordCommand, DeleteAccount
+from application.profile import GetProfile
+from entrypoints.container import Container
+from entrypoints.http.schemas import ChangePasswordRequest, DeleteAccountRequest, UserResponse
+from entrypoints.http.security import CurrentPrincipal
+
+router = APIRouter(prefix="/v1/users", tags=["users"])
+
+
+@router.get("/me", response_model=UserResponse)
+@inject
+def me(
+    principal: CurrentPrincipal,
+    use_case: Annotated[GetProfile, Depends(Provide[Container.get_profile])],
+) -> UserResponse:
+    user = use_case(principal)
+    return UserResponse(id=user.id, email=str(user.email), created_at=user.created_at)
+
+
+@router.post("/me/password", status_code=204)
+@inject
+def change_password(
+    body: ChangePasswordRequest,
+    principal: CurrentPrincipal,
+    use_case: Annotated[ChangePassword, Depends(Provide[Container.change_password])],
+) -> Response:
+    use_case(principal, ChangePasswordCommand(body.current_password, body.new_password))
+    return Response(status_code=204)
+
+
+@router.delete("/me", status_code=204)
+@inject
+def delete_me(
+    body: DeleteAccountRequest,
+    principal: CurrentPrincipal,
+    use_case: Annotated[DeleteAccount, Depends(Provide[Container.delete_account])],
+) -> Response:
+    use_case(principal, body.password)
+    return Response(status_code=204)

@@ -1,0 +1,97 @@
+"""Every setting, from LATCHKEY_* environment variables and .env: one typed object."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LATCHKEY_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    env: Environment = Environment.DEVELOPMENT
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    database_pool_size: int = Field(default=10, ge=1)
+    auto_migrate: bool = False
+
+    issuer: str = "http://127.0.0.1:8000"
+    audience: str = "latchkey"
+    access_token_ttl: int = Field(default=900, gt=0)
+    refresh_token_ttl: int = Field(default=604800, gt=0)
+    session_max_age: int = Field(default=7776000, gt=0)
+    refresh_reuse_grace: int = Field(default=10, ge=0)
+    clock_leeway: int = Field(default=10, ge=0, le=60)
+    signing_alg: Literal["ES256", "EdDSA", "RS256"] = "ES256"
+    signing_key: SecretStr | None = None
+    refresh_token_key: SecretStr | None = None
+
+    password_min_length: int = Field(default=12, ge=8, le=1024)
+    login_max_failures: int = Field(default=10, ge=1)
+    login_failure_window: int = Field(default=900, ge=1)
+    redis_url: SecretStr | None = None
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_has_no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _production_needs_its_secrets(self) -> Settings:
+        # Generated development keys would differ per machine and live on local
+        # disk: in production every instance must be given the same secrets.
+        if self.env is Environment.PRODUCTION:
+            missing = [
+                name
+                for name, value in (
+                    ("LATCHKEY_SIGNING_KEY", self.signing_key),
+                    ("LATCHKEY_REFRESH_TOKEN_KEY", self.refresh_token_key),
+                    ("LATCHKEY_DATABASE_URL", self.database_url or None),
+                )
+                if value is None
+            ]
+            if missing:
+                raise ValueError(
+                    "LATCHKEY_ENV=production requires " + ", ".join(missing) + " to be set"
+                )
+        return self
+
+    @cached_property
+    def audiences(self) -> tuple[str, ...]:
+        return tuple(a.strip() for a in self.audience.split(",") if a.strip())
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'latchkey.db').as_posix()}"
+
+    def masked(self) -> dict[str, object]:
+        """The effective values with secrets (and the password inside a database URL) hidden."""
+        values: dict[str, object] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                value = "**********" if value.get_secret_value() else ""
+            values[f"LATCHKEY_{name.upper()}"] = value
+        values["LATCHKEY_DATABASE_URL"] = _mask_url(self.effective_database_url)
+        return values
+
+
+def _mask_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,292 @@
+"""In-memory fakes of every port. The repository contract suite runs against
+these too, so they cannot drift from the SQL adapters."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
+from uuid import UUID
+
+from application.ports import AccessClaims
+from domain.errors import EmailTaken, InvalidRefreshToken, InvalidToken, TooManyRequests
+from domain.session import RefreshToken, Session
+from domain.user import Email, User
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Store:
+    users: dict[UUID, User] = field(default_factory=dict)
+    sessions: dict[UUID, Session] = field(default_factory=dict)
+    tokens: dict[UUID, RefreshToken] = field(default_factory=dict)
+
+    def copy(self) -> Store:
+        return Store(dict(self.users), dict(self.sessions), dict(self.tokens))
+
+
+class FakeUserRepository:
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    def add(self, user: User) -> None:
+        if any(u.email.canonical == user.email.canonical for u in self._s.users.values()):
+            raise EmailTaken("email is already registered")
+        self._s.users[user.id] = user
+
+    def get(self, user_id: UUID) -> User | None:
+        return self._s.users.get(user_id)
+
+    def get_by_email(self, email: Email) -> User | None:
+        return next((u for u in self._s.users.values() if u.email.canonical == email.canonical), None)
+
+    def update(self, user: User) -> None:
+        if user.id in self._s.users:
+            self._s.users[user.id] = user
+
+    def delete(self, user_id: UUID) -> None:
+        self._s.users.pop(user_id, None)
+        gone = {sid for sid, s in self._s.sessions.items() if s.user_id == user_id}
+        for sid in gone:
+            del self._s.sessions[sid]
+        for tid in [t.id for t in self._s.tokens.values() if t.session_id in gone]:
+            del self._s.tokens[tid]
+
+
+class FakeSessionRepository:
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    def add(self, session: Session) -> None:
+        self._s.sessions[session.id] = session
+
+    def get(self, session_id: UUID) -> Session | None:
+        return self._s.sessions.get(session_id)
+
+    def list_live(self, user_id: UUID, now: datetime) -> Sequence[Session]:
+        live = [s for s in self._s.sessions.values() if s.user_id == user_id and s.is_live(now)]
+        return sorted(live, key=lambda s: s.created_at)
+
+    def touch(self, session_id: UUID, now: datetime) -> None:
+        if session_id in self._s.sessions:
+            self._s.sessions[session_id] = self._s.sessions[session_id].used(now)
+
+    def revoke(self, session_id: UUID, now: datetime) -> None:
+        session = self._s.sessions.get(session_id)
+        if session is not None and session.revoked_at is None:
+            self._s.sessions[session_id] = replace(session, revoked_at=now)
+
+    def revoke_all(self, user_id: UUID, now: datetime, keep: UUID | None = None) -> None:
+        for session in list(self._s.sessions.values()):
+            if session.user_id == user_id and session.id != keep:
+                self.revoke(session.id, now)
+
+
+class FakeRefreshTokenRepository:
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    def add(self, token: RefreshToken) -> None:
+        self._s.tokens[token.id] = token
+
+    def get(self, token_id: UUID) -> RefreshToken | None:
+        return self._s.tokens.get(token_id)
+
+    def get_by_hash(self, token_hash: str) -> RefreshToken | None:
+        return next((t for t in self._s.tokens.values() if t.token_hash == token_hash), None)
+
+    def mark_rotated(
+        self, token_id: UUID, now: datetime, successor_id: UUID, successor_seal: bytes
+    ) -> bool:
+        token = self._s.tokens.get(token_id)
+        if token is None or token.rotated_at is not None:
+            return False
+        self._s.tokens[token_id] = replace(
+            token, rotated_at=now, successor_id=successor_id, successor_seal=successor_seal
+        )
+        return True
+
+
+class FakeUnitOfWork:
+    """Works on a private copy of the store; commit publishes it."""
+
+    def __init__(self, store: Store) -> None:
+        self._shared = store
+        self.committed = False
+
+    def __enter__(self) -> Self:
+        self._begin()
+        return self
+
+    def _begin(self) -> None:
+        self._work = self._shared.copy()
+        self.users = FakeUserRepository(self._work)
+        self.sessions = FakeSessionRepository(self._work)
+        self.refresh_tokens = FakeRefreshTokenRepository(self._work)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+
+    def commit(self) -> None:
+        self._shared.users = dict(self._work.users)
+        self._shared.sessions = dict(self._work.sessions)
+        self._shared.tokens = dict(self._work.tokens)
+        self.committed = True
+        self._begin()
+
+    def rollback(self) -> None:
+        self._begin()
+
+
+class FakeUnitOfWorkFactory:
+    def __init__(self) -> None:
+        self.store = Store()
+        self.made: list[FakeUnitOfWork] = []
+
+    def __call__(self) -> FakeUnitOfWork:
+        uow = FakeUnitOfWork(self.store)
+        self.made.append(uow)
+        return uow
+
+
+class FakeClock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+class SequentialIds:
+    def __init__(self) -> None:
+        self._n = itertools.count(1)
+
+    def new_id(self) -> UUID:
+        return UUID(int=next(self._n))
+
+
+class FakePasswordHasher:
+    """Hashes are 'fake$<sha256>'; 'old$<sha256>' stands for an outdated scheme."""
+
+    def __init__(self) -> None:
+        self.dummy_verifies = 0
+
+    def hash(self, password: str) -> str:
+        return "fake$" + hashlib.sha256(password.encode()).hexdigest()
+
+    def verify(self, password: str, password_hash: str) -> bool:
+        _, _, digest = password_hash.partition("$")
+        return digest == hashlib.sha256(password.encode()).hexdigest()
+
+    def needs_update(self, password_hash: str) -> bool:
+        return not password_hash.startswith("fake$")
+
+    def verify_dummy(self, password: str) -> None:
+        self.dummy_verifies += 1
+
+
+class FakeStrengthChecker:
+    def __init__(self, weak: Sequence[str] = ("password1234",)) -> None:
+        self.weak = set(weak)
+
+    def weakness(self, password: str, user_inputs: Sequence[str]) -> str | None:
+        if password in self.weak or any(password == i for i in user_inputs):
+            return "password is too common"
+        return None
+
+
+class FakeSigner:
+    """Tokens are random strings mapped to their claims."""
+
+    def __init__(self, ttl: timedelta = timedelta(seconds=900)) -> None:
+        self.ttl = ttl
+        self.issued: dict[str, AccessClaims] = {}
+
+    def issue(
+        self, *, user_id: UUID, session_id: UUID, client_id: str, now: datetime
+    ) -> tuple[str, datetime]:
+        token = "at." + secrets.token_hex(8)
+        self.issued[token] = AccessClaims(
+            subject=user_id,
+            session_id=session_id,
+            client_id=client_id,
+            jti=token,
+            issued_at=now,
+            expires_at=now + self.ttl,
+            issuer="test",
+            audience=("latchkey",),
+        )
+        return token, now + self.ttl
+
+    def verify(self, token: str, now: datetime) -> AccessClaims:
+        claims = self.issued.get(token)
+        if claims is None or now > claims.expires_at:
+            raise InvalidToken("bad token")
+        return claims
+
+
+class FakeCodec:
+    def new_token(self) -> str:
+        return secrets.token_urlsafe(32)
+
+    def digest(self, token: str) -> str:
+        return hashlib.sha256(b"key" + token.encode()).hexdigest()
+
+    def seal(self, parent: str, successor: str) -> bytes:
+        return f"{self.digest(parent)}|{successor}".encode()
+
+    def unseal(self, parent: str, seal: bytes) -> str:
+        owner, _, successor = seal.decode().partition("|")
+        if owner != self.digest(parent):
+            raise InvalidRefreshToken("seal does not open")
+        return successor
+
+
+class FakeThrottle:
+    def __init__(self, max_failures: int = 3) -> None:
+        self.max_failures = max_failures
+        self.failures: dict[str, int] = {}
+
+    def check(self, keys: Sequence[str]) -> None:
+        if any(self.failures.get(k, 0) >= self.max_failures for k in keys):
+            raise TooManyRequests(retry_after=60)
+
+    def record_failure(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.failures[key] = self.failures.get(key, 0) + 1
+
+    def reset(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.failures.pop(key, None)
+
+
+@dataclass
+class FakeAuditLog:
+    events: list[dict[str, object]] = field(default_factory=list)
+
+    def event(
+        self,
+        name: str,
+        *,
+        user_id: UUID | None = None,
+        session_id: UUID | None = None,
+        **fields: object,
+    ) -> None:
+        self.events.append({"event": name, "user_id": user_id, "session_id": session_id, **fields})
+
+    def names(self) -> list[str]:
+        return [str(e["event"]) for e in self.events]
