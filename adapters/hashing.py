@@ -1,0 +1,80 @@
+"""Password hashing: argon2id through passlib, with bcrypt kept only to verify old hashes."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+
+from passlib.context import CryptContext
+
+# OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1 at least.
+MIN_MEMORY_COST = 19456
+MIN_TIME_COST = 2
+MIN_PARALLELISM = 1
+
+
+class Argon2PasswordHasher:
+    """Passwords are hashed exactly as given: no trimming, folding or truncation.
+
+    argon2 takes input of any length, unlike bcrypt's 72 bytes, and passlib
+    encodes a str as UTF-8 without normalising it.
+    """
+
+    def __init__(
+        self,
+        *,
+        memory_cost: int = MIN_MEMORY_COST,
+        time_cost: int = MIN_TIME_COST,
+        parallelism: int = MIN_PARALLELISM,
+        max_concurrency: int | None = None,
+    ) -> None:
+        if (
+            memory_cost < MIN_MEMORY_COST
+            or time_cost < MIN_TIME_COST
+            or parallelism < MIN_PARALLELISM
+        ):
+            raise ValueError(
+                f"argon2 parameters below the OWASP minimum "
+                f"(m={MIN_MEMORY_COST}, t={MIN_TIME_COST}, p={MIN_PARALLELISM})"
+            )
+        if max_concurrency is not None and max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self._context = CryptContext(
+            schemes=["argon2", "bcrypt"],
+            deprecated=["bcrypt"],
+            argon2__type="ID",
+            argon2__memory_cost=memory_cost,
+            # Not `rounds`: passlib would then also flag hashes with *more*
+            # rounds as needing an update, i.e. downgrade them.
+            argon2__default_rounds=time_cost,
+            argon2__min_desired_rounds=time_cost,
+            argon2__parallelism=parallelism,
+        )
+        # Each verify holds memory_cost KiB (19 MiB by default): a storm of
+        # logins waits here instead of exhausting memory.
+        self._slots = threading.BoundedSemaphore(max_concurrency or os.cpu_count() or 2)
+        # Verifying this for unknown accounts costs what a real verify costs,
+        # so response timing does not reveal which emails have an account.
+        self._dummy_hash = self.hash(secrets.token_urlsafe(16))
+
+    def hash(self, password: str) -> str:
+        with self._slots:
+            return str(self._context.hash(password))
+
+    def verify(self, password: str, password_hash: str) -> bool:
+        try:
+            with self._slots:
+                return bool(self._context.verify(password, password_hash))
+        except (ValueError, TypeError):  # malformed or unknown hash: no match
+            return False
+
+    def needs_update(self, password_hash: str) -> bool:
+        """True for bcrypt, argon2i/d, weaker or different argon2 memory or parallelism."""
+        try:
+            return bool(self._context.needs_update(password_hash))
+        except (ValueError, TypeError):
+            return True
+
+    def verify_dummy(self, password: str) -> None:
+        self.verify(password, self._dummy_hash)

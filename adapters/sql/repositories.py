@@ -1,0 +1,214 @@
+"""Repositories over one SQLAlchemy Connection; rows become domain objects here.
+
+They satisfy the Protocols of application/ports.py structurally. They never
+commit: the unit of work owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from adapters.sql.tables import refresh_tokens, sessions, users
+from domain.errors import EmailTaken
+from domain.session import RefreshToken, Session
+from domain.user import Email, User
+
+
+class SqlUserRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, user: User) -> None:
+        # A savepoint keeps the outer transaction usable after the violation
+        # (PostgreSQL aborts the whole transaction on any failed statement).
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(insert(users).values(_user_values(user)))
+        except IntegrityError:
+            if self._email_exists(user.email):
+                raise EmailTaken("email is already registered") from None
+            raise
+
+    def get(self, user_id: UUID) -> User | None:
+        row = self._conn.execute(select(users).where(users.c.id == user_id)).one_or_none()
+        return _user(row) if row is not None else None
+
+    def get_by_email(self, email: Email) -> User | None:
+        query = select(users).where(users.c.email_canonical == email.canonical)
+        row = self._conn.execute(query).one_or_none()
+        return _user(row) if row is not None else None
+
+    def update(self, user: User) -> None:
+        """Persists the mutable fields only; the email is fixed at sign-up."""
+        self._conn.execute(
+            update(users)
+            .where(users.c.id == user.id)
+            .values(password_hash=user.password_hash, disabled_at=user.disabled_at)
+        )
+
+    def delete(self, user_id: UUID) -> None:
+        # Explicit deletes rather than trusting ON DELETE CASCADE alone: a
+        # SQLite connection without the foreign_keys pragma would leave orphans.
+        owned = select(sessions.c.id).where(sessions.c.user_id == user_id)
+        self._conn.execute(delete(refresh_tokens).where(refresh_tokens.c.session_id.in_(owned)))
+        self._conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+        self._conn.execute(delete(users).where(users.c.id == user_id))
+
+    def _email_exists(self, email: Email) -> bool:
+        query = select(users.c.id).where(users.c.email_canonical == email.canonical)
+        return self._conn.execute(query).first() is not None
+
+
+class SqlSessionRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, session: Session) -> None:
+        self._conn.execute(insert(sessions).values(_session_values(session)))
+
+    def get(self, session_id: UUID) -> Session | None:
+        query = select(sessions).where(sessions.c.id == session_id)
+        row = self._conn.execute(query).one_or_none()
+        return _session(row) if row is not None else None
+
+    def list_live(self, user_id: UUID, now: datetime) -> Sequence[Session]:
+        query = (
+            select(sessions)
+            .where(
+                sessions.c.user_id == user_id,
+                sessions.c.revoked_at.is_(None),
+                sessions.c.expires_at > now,
+            )
+            .order_by(sessions.c.created_at, sessions.c.id)
+        )
+        return [_session(row) for row in self._conn.execute(query)]
+
+    def touch(self, session_id: UUID, now: datetime) -> None:
+        self._conn.execute(
+            update(sessions).where(sessions.c.id == session_id).values(last_used_at=now)
+        )
+
+    def revoke(self, session_id: UUID, now: datetime) -> None:
+        self._conn.execute(
+            update(sessions)
+            .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+    def revoke_all(self, user_id: UUID, now: datetime, keep: UUID | None = None) -> None:
+        statement = update(sessions).where(
+            sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)
+        )
+        if keep is not None:
+            statement = statement.where(sessions.c.id != keep)
+        self._conn.execute(statement.values(revoked_at=now))
+
+
+class SqlRefreshTokenRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, token: RefreshToken) -> None:
+        self._conn.execute(insert(refresh_tokens).values(_token_values(token)))
+
+    def get(self, token_id: UUID) -> RefreshToken | None:
+        query = select(refresh_tokens).where(refresh_tokens.c.id == token_id)
+        row = self._conn.execute(query).one_or_none()
+        return _token(row) if row is not None else None
+
+    def get_by_hash(self, token_hash: str) -> RefreshToken | None:
+        query = select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash)
+        row = self._conn.execute(query).one_or_none()
+        return _token(row) if row is not None else None
+
+    def mark_rotated(
+        self, token_id: UUID, now: datetime, successor_id: UUID, successor_seal: bytes
+    ) -> bool:
+        # One conditional UPDATE is the whole compare-and-set: the row lock
+        # (PostgreSQL) or the write lock (SQLite) lets only one caller match
+        # `rotated_at IS NULL`; a loser re-checks after the winner commits.
+        result = self._conn.execute(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.id == token_id, refresh_tokens.c.rotated_at.is_(None))
+            .values(rotated_at=now, successor_id=successor_id, successor_seal=successor_seal)
+        )
+        return result.rowcount == 1
+
+
+def _user_values(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email.value,
+        "email_canonical": user.email.canonical,
+        "password_hash": user.password_hash,
+        "created_at": user.created_at,
+        "disabled_at": user.disabled_at,
+    }
+
+
+def _user(row: Row[Any]) -> User:
+    return User(
+        id=row.id,
+        email=Email(row.email),
+        password_hash=row.password_hash,
+        created_at=row.created_at,
+        disabled_at=row.disabled_at,
+    )
+
+
+def _session_values(session: Session) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "user_id": session.user_id,
+        "client_id": session.client_id,
+        "device_name": session.device_name,
+        "created_at": session.created_at,
+        "last_used_at": session.last_used_at,
+        "expires_at": session.expires_at,
+        "revoked_at": session.revoked_at,
+    }
+
+
+def _session(row: Row[Any]) -> Session:
+    return Session(
+        id=row.id,
+        user_id=row.user_id,
+        client_id=row.client_id,
+        device_name=row.device_name,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _token_values(token: RefreshToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "session_id": token.session_id,
+        "token_hash": token.token_hash,
+        "issued_at": token.issued_at,
+        "expires_at": token.expires_at,
+        "rotated_at": token.rotated_at,
+        "successor_id": token.successor_id,
+        "successor_seal": token.successor_seal,
+    }
+
+
+def _token(row: Row[Any]) -> RefreshToken:
+    return RefreshToken(
+        id=row.id,
+        session_id=row.session_id,
+        token_hash=row.token_hash,
+        issued_at=row.issued_at,
+        expires_at=row.expires_at,
+        rotated_at=row.rotated_at,
+        successor_id=row.successor_id,
+        successor_seal=row.successor_seal,
+    )

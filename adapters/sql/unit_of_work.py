@@ -1,0 +1,101 @@
+"""The SQL unit of work: one connection, one transaction, one request."""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy import exc as sa_exc
+
+from adapters.sql.repositories import (
+    SqlRefreshTokenRepository,
+    SqlSessionRepository,
+    SqlUserRepository,
+)
+from application.ports import RefreshTokenRepository, SessionRepository, UserRepository
+from domain.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+# Unreachable server, dropped connection, statement or lock timeout, exhausted
+# pool: the request cannot be served now, which is not a bug in the request.
+_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+
+def _unavailable(error: BaseException) -> ServiceUnavailable:
+    # Only the class name is logged: a driver message may quote SQL or data.
+    cause = getattr(error, "orig", None) or error
+    log.warning("database unavailable: %s", type(cause).__name__)
+    return ServiceUnavailable("the database is unavailable")
+
+
+class SqlUnitOfWork:
+    """Rolls back on exit unless `commit()` was called; never shared between requests.
+
+    After `commit()` the unit of work stays usable: the next statement begins a
+    fresh transaction.
+    """
+
+    users: UserRepository
+    sessions: SessionRepository
+    refresh_tokens: RefreshTokenRepository
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> Self:
+        try:
+            conn = self._engine.connect()
+        except _UNAVAILABLE as error:
+            raise _unavailable(error) from None
+        try:
+            # Begun eagerly: on SQLite this takes the write lock (BEGIN IMMEDIATE)
+            # before anything is read, which serializes read-then-write requests.
+            conn.begin()
+        except _UNAVAILABLE as error:
+            conn.close()
+            raise _unavailable(error) from None
+        self._conn = conn
+        self.users = SqlUserRepository(conn)
+        self.sessions = SqlSessionRepository(conn)
+        self.refresh_tokens = SqlRefreshTokenRepository(conn)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.rollback()
+            except _UNAVAILABLE:
+                # Nothing uncommitted can survive a broken connection anyway;
+                # the pool discards it.
+                pass
+            finally:
+                conn.close()
+        if isinstance(exc, _UNAVAILABLE):
+            raise _unavailable(exc) from None
+
+    def commit(self) -> None:
+        try:
+            self._connection().commit()
+        except _UNAVAILABLE as error:
+            raise _unavailable(error) from None
+
+    def rollback(self) -> None:
+        try:
+            self._connection().rollback()
+        except _UNAVAILABLE as error:
+            raise _unavailable(error) from None
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            raise RuntimeError("unit of work used outside its `with` block")
+        return self._conn

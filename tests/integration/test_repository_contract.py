@@ -1,0 +1,344 @@
+"""The repository contract: every unit-of-work implementation (SQLite,
+PostgreSQL, the in-memory fake) must pass each test here unchanged."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+
+from application.ports import UnitOfWorkFactory
+from domain.errors import EmailTaken
+from domain.session import RefreshToken, Session
+from domain.user import Email, User
+
+# Microseconds on purpose: both databases must keep them exactly.
+T0 = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+def a_user(email: str = "Ada@Example.com", **changes: object) -> User:
+    user = User(id=uuid4(), email=Email(email), password_hash="hash$1", created_at=T0)
+    return replace(user, **changes)  # type: ignore[arg-type]
+
+
+def a_session(user: User, **changes: object) -> Session:
+    session = Session(
+        id=uuid4(),
+        user_id=user.id,
+        client_id="latchkey",
+        device_name="laptop",
+        created_at=T0,
+        last_used_at=T0,
+        expires_at=T0 + timedelta(days=90),
+    )
+    return replace(session, **changes)  # type: ignore[arg-type]
+
+
+def a_token(session: Session, **changes: object) -> RefreshToken:
+    token = RefreshToken(
+        id=uuid4(),
+        session_id=session.id,
+        token_hash=uuid4().hex,
+        issued_at=T0,
+        expires_at=T0 + timedelta(days=7),
+    )
+    return replace(token, **changes)  # type: ignore[arg-type]
+
+
+def saved(factory: UnitOfWorkFactory, *items: User | Session | RefreshToken) -> None:
+    with factory() as uow:
+        for item in items:
+            if isinstance(item, User):
+                uow.users.add(item)
+            elif isinstance(item, Session):
+                uow.sessions.add(item)
+            else:
+                uow.refresh_tokens.add(item)
+        uow.commit()
+
+
+# Users
+
+
+def test_a_committed_user_reads_back_equal_by_id(uow_factory: UnitOfWorkFactory) -> None:
+    user = a_user()
+    saved(uow_factory, user)
+
+    with uow_factory() as uow:
+        assert uow.users.get(user.id) == user
+
+
+def test_a_user_is_found_by_email_whatever_its_case(uow_factory: UnitOfWorkFactory) -> None:
+    user = a_user("Ada@Example.com")
+    saved(uow_factory, user)
+
+    with uow_factory() as uow:
+        found = uow.users.get_by_email(Email("aDA@exAMPLE.COM"))
+        assert found is not None
+        assert found.id == user.id
+        assert found.email.value == "Ada@Example.com"
+
+
+def test_unknown_ids_and_emails_read_as_none(uow_factory: UnitOfWorkFactory) -> None:
+    with uow_factory() as uow:
+        assert uow.users.get(uuid4()) is None
+        assert uow.users.get_by_email(Email("nobody@example.com")) is None
+        assert uow.sessions.get(uuid4()) is None
+        assert uow.refresh_tokens.get(uuid4()) is None
+        assert uow.refresh_tokens.get_by_hash("no such hash") is None
+
+
+def test_an_email_differing_only_in_case_is_taken_and_the_transaction_stays_usable(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    first = a_user("ada@example.com")
+    saved(uow_factory, first)
+    other = a_user("grace@example.com")
+
+    with uow_factory() as uow:
+        with pytest.raises(EmailTaken):
+            uow.users.add(a_user("ADA@example.com"))
+        uow.users.add(other)
+        uow.commit()
+
+    with uow_factory() as uow:
+        assert uow.users.get(first.id) == first
+        assert uow.users.get(other.id) == other
+
+
+def test_work_not_committed_is_rolled_back_on_exit(uow_factory: UnitOfWorkFactory) -> None:
+    user = a_user()
+    with uow_factory() as uow:
+        uow.users.add(user)
+
+    with uow_factory() as uow:
+        assert uow.users.get(user.id) is None
+
+
+def test_work_is_rolled_back_when_the_block_raises(uow_factory: UnitOfWorkFactory) -> None:
+    user = a_user()
+
+    def add_then_fail() -> None:
+        with uow_factory() as uow:
+            uow.users.add(user)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        add_then_fail()
+
+    with uow_factory() as uow:
+        assert uow.users.get(user.id) is None
+
+
+def test_work_after_a_commit_needs_its_own_commit(uow_factory: UnitOfWorkFactory) -> None:
+    kept, rolled_back, dropped = (a_user(f"{n}@example.com") for n in "abc")
+    with uow_factory() as uow:
+        uow.users.add(kept)
+        uow.commit()
+        uow.users.add(rolled_back)
+        uow.rollback()
+        uow.users.add(dropped)
+
+    with uow_factory() as uow:
+        assert uow.users.get(kept.id) == kept
+        assert uow.users.get(rolled_back.id) is None
+        assert uow.users.get(dropped.id) is None
+
+
+def test_update_persists_a_new_password_hash_and_the_disabled_state(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    saved(uow_factory, user)
+    changed = replace(user, password_hash="hash$2", disabled_at=T0 + timedelta(hours=1))
+
+    with uow_factory() as uow:
+        uow.users.update(changed)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.users.get(user.id) == changed
+
+    with uow_factory() as uow:
+        uow.users.update(replace(changed, disabled_at=None))
+        uow.commit()
+    with uow_factory() as uow:
+        reenabled = uow.users.get(user.id)
+        assert reenabled is not None
+        assert reenabled.is_active
+
+
+def test_deleting_a_user_removes_its_sessions_and_tokens_and_frees_the_email(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user, bystander = a_user("ada@example.com"), a_user("grace@example.com")
+    session, other_session = a_session(user), a_session(bystander)
+    token, other_token = a_token(session), a_token(other_session)
+    saved(uow_factory, user, bystander, session, other_session, token, other_token)
+
+    with uow_factory() as uow:
+        uow.users.delete(user.id)
+        uow.commit()
+
+    with uow_factory() as uow:
+        assert uow.users.get(user.id) is None
+        assert uow.sessions.get(session.id) is None
+        assert uow.refresh_tokens.get(token.id) is None
+        assert uow.sessions.get(other_session.id) == other_session
+        assert uow.refresh_tokens.get(other_token.id) == other_token
+        again = a_user("ADA@example.com")
+        uow.users.add(again)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.users.get(again.id) == again
+
+
+# Sessions
+
+
+def test_a_session_reads_back_equal(uow_factory: UnitOfWorkFactory) -> None:
+    user = a_user()
+    session = a_session(user, device_name=None, client_id="cli-app")
+    saved(uow_factory, user, session)
+
+    with uow_factory() as uow:
+        assert uow.sessions.get(session.id) == session
+
+
+def test_live_sessions_exclude_revoked_expired_and_other_users_oldest_first(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user, stranger = a_user("a@example.com"), a_user("b@example.com")
+    now = T0 + timedelta(days=1)
+    newer = a_session(user, created_at=T0 + timedelta(minutes=5))
+    older = a_session(user, created_at=T0)
+    revoked = a_session(user, revoked_at=T0 + timedelta(hours=1))
+    expired = a_session(user, expires_at=now)
+    foreign = a_session(stranger)
+    saved(uow_factory, user, stranger, newer, older, revoked, expired, foreign)
+
+    with uow_factory() as uow:
+        assert [s.id for s in uow.sessions.list_live(user.id, now)] == [older.id, newer.id]
+
+
+def test_touch_records_the_last_use(uow_factory: UnitOfWorkFactory) -> None:
+    user = a_user()
+    session = a_session(user)
+    saved(uow_factory, user, session)
+    later = T0 + timedelta(minutes=7)
+
+    with uow_factory() as uow:
+        uow.sessions.touch(session.id, later)
+        uow.commit()
+
+    with uow_factory() as uow:
+        assert uow.sessions.get(session.id) == replace(session, last_used_at=later)
+
+
+def test_revoking_a_session_twice_keeps_the_first_revocation_time(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    session = a_session(user)
+    saved(uow_factory, user, session)
+    first, second = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
+
+    with uow_factory() as uow:
+        uow.sessions.revoke(session.id, first)
+        uow.sessions.revoke(session.id, second)
+        uow.commit()
+
+    with uow_factory() as uow:
+        revoked = uow.sessions.get(session.id)
+        assert revoked is not None
+        assert revoked.revoked_at == first
+
+
+def test_revoke_all_revokes_every_session_of_the_user_except_the_one_kept(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user, stranger = a_user("a@example.com"), a_user("b@example.com")
+    kept, doomed, already = a_session(user), a_session(user), a_session(user, revoked_at=T0)
+    foreign = a_session(stranger)
+    saved(uow_factory, user, stranger, kept, doomed, already, foreign)
+    now = T0 + timedelta(minutes=3)
+
+    with uow_factory() as uow:
+        uow.sessions.revoke_all(user.id, now, keep=kept.id)
+        uow.commit()
+
+    with uow_factory() as uow:
+        assert uow.sessions.get(kept.id) == kept
+        assert uow.sessions.get(doomed.id) == replace(doomed, revoked_at=now)
+        assert uow.sessions.get(already.id) == already
+        assert uow.sessions.get(foreign.id) == foreign
+        uow.sessions.revoke_all(user.id, now)
+        assert list(uow.sessions.list_live(user.id, now)) == []
+
+
+# Refresh tokens
+
+
+def test_a_refresh_token_is_found_by_id_and_by_hash(uow_factory: UnitOfWorkFactory) -> None:
+    user = a_user()
+    session = a_session(user)
+    token = a_token(session, token_hash="a" * 64)
+    saved(uow_factory, user, session, token)
+
+    with uow_factory() as uow:
+        assert uow.refresh_tokens.get(token.id) == token
+        assert uow.refresh_tokens.get_by_hash("a" * 64) == token
+
+
+def test_mark_rotated_spends_a_token_once_and_keeps_the_first_successor(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    session = a_session(user)
+    token = a_token(session)
+    saved(uow_factory, user, session, token)
+    now, successor_id = T0 + timedelta(minutes=1), uuid4()
+
+    with uow_factory() as uow:
+        assert uow.refresh_tokens.mark_rotated(token.id, now, successor_id, b"\x00seal\xff")
+        assert not uow.refresh_tokens.mark_rotated(token.id, now, uuid4(), b"other")
+        uow.commit()
+
+    with uow_factory() as uow:
+        assert not uow.refresh_tokens.mark_rotated(token.id, now, uuid4(), b"later")
+        assert uow.refresh_tokens.get(token.id) == replace(
+            token, rotated_at=now, successor_id=successor_id, successor_seal=b"\x00seal\xff"
+        )
+
+
+def test_mark_rotated_on_an_unknown_token_returns_false(uow_factory: UnitOfWorkFactory) -> None:
+    with uow_factory() as uow:
+        assert not uow.refresh_tokens.mark_rotated(uuid4(), T0, uuid4(), b"seal")
+
+
+def test_datetimes_read_back_as_aware_utc_equal_to_what_was_stored(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user(disabled_at=T0 + timedelta(seconds=1))
+    session = a_session(user, revoked_at=T0 + timedelta(seconds=2))
+    token = a_token(session, rotated_at=T0 + timedelta(seconds=3), successor_id=uuid4())
+    saved(uow_factory, user, session, token)
+
+    with uow_factory() as uow:
+        read = [
+            uow.users.get(user.id),
+            uow.sessions.get(session.id),
+            uow.refresh_tokens.get(token.id),
+        ]
+    stamps = [
+        (getattr(obj, name), getattr(original, name))
+        for obj, original in zip(read, [user, session, token], strict=True)
+        for name in vars(original)
+        if isinstance(getattr(original, name), datetime)
+    ]
+    assert len(stamps) == 2 + 4 + 3
+    for value, expected in stamps:
+        assert isinstance(value, datetime)
+        assert value.utcoffset() == timedelta(0)
+        assert value == expected

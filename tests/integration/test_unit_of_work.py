@@ -1,0 +1,108 @@
+"""SqlUnitOfWork's failure mapping and the engine's per-backend settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import uuid4
+
+import psycopg
+import pytest
+from sqlalchemy import make_url
+
+from adapters.sql.engine import make_engine
+from adapters.sql.migrate import upgrade
+from adapters.sql.unit_of_work import SqlUnitOfWork
+from domain.errors import ServiceUnavailable
+from domain.user import Email, User
+from tests.pg import ADMIN_URL
+
+T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/postgres"
+
+
+def test_an_unreachable_postgresql_raises_service_unavailable_on_enter() -> None:
+    engine = make_engine(UNREACHABLE)
+    try:
+        with pytest.raises(ServiceUnavailable) as caught, SqlUnitOfWork(engine):
+            pass
+    finally:
+        engine.dispose()
+    assert "SELECT" not in str(caught.value)
+    assert caught.value.__suppress_context__
+
+
+@pytest.fixture
+def migrated_postgres_url(postgres_url: str) -> str:
+    upgrade(postgres_url)
+    return postgres_url
+
+
+def test_a_connection_dropped_inside_the_block_raises_service_unavailable(
+    migrated_postgres_url: str,
+) -> None:
+    engine = make_engine(migrated_postgres_url)
+
+    def read_across_a_dropped_connection() -> None:
+        with SqlUnitOfWork(engine) as uow:
+            uow.users.get(uuid4())
+            _terminate_backends(migrated_postgres_url)
+            uow.users.get(uuid4())
+
+    try:
+        with pytest.raises(ServiceUnavailable):
+            read_across_a_dropped_connection()
+    finally:
+        engine.dispose()
+
+
+def test_a_lock_wait_past_the_statement_timeout_raises_service_unavailable(
+    migrated_postgres_url: str,
+) -> None:
+    engine = make_engine(migrated_postgres_url)
+    user = User(id=uuid4(), email=Email("ada@example.com"), password_hash="h", created_at=T0)
+    try:
+        with SqlUnitOfWork(engine) as uow:
+            uow.users.add(user)
+            uow.commit()
+        with SqlUnitOfWork(engine) as holder:
+            holder.users.update(user)  # holds the row lock until exit
+            with pytest.raises(ServiceUnavailable), SqlUnitOfWork(engine) as waiter:
+                waiter.users.update(user)
+    finally:
+        engine.dispose()
+
+
+def _terminate_backends(url: str) -> None:
+    name = make_url(url).database
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+
+
+def test_a_sqlite_engine_creates_its_directory_and_enforces_foreign_keys_in_wal_mode(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'a' / 'b' / 'latchkey.db'}")
+    try:
+        with engine.connect() as connection:
+            pragma = connection.exec_driver_sql
+            assert pragma("PRAGMA foreign_keys").scalar() == 1
+            assert pragma("PRAGMA journal_mode").scalar() == "wal"
+            assert pragma("PRAGMA busy_timeout").scalar() == 5000
+        assert (tmp_path / "a" / "b" / "latchkey.db").exists()
+    finally:
+        engine.dispose()
+
+
+def test_a_postgresql_engine_reads_committed_with_a_statement_timeout(postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    try:
+        with engine.connect() as connection:
+            show = connection.exec_driver_sql
+            assert show("SHOW transaction_isolation").scalar() == "read committed"
+            assert show("SHOW statement_timeout").scalar() == "5s"
+    finally:
+        engine.dispose()
