@@ -86,7 +86,9 @@ class Container(containers.DeclarativeContainer):
         ttl=policy.provided.access_token_ttl,
         leeway=providers.Factory(timedelta, seconds=settings.provided.clock_leeway),
     )
-    codec = providers.Singleton(HmacRefreshTokenCodec, providers.Singleton(refresh_token_key, settings))
+    codec = providers.Singleton(
+        HmacRefreshTokenCodec, providers.Singleton(refresh_token_key, settings)
+    )
     throttle = providers.Singleton(
         LimitsLoginThrottle,
         storage_uri=providers.Singleton(throttle_storage, settings),
@@ -95,16 +97,16 @@ class Container(containers.DeclarativeContainer):
     )
     password_rules = providers.Singleton(
         PasswordRules,
-        policy=providers.Singleton(PasswordPolicy, min_length=settings.provided.password_min_length),
+        policy=providers.Singleton(
+            PasswordPolicy, min_length=settings.provided.password_min_length
+        ),
         strength=providers.Singleton(ZxcvbnStrengthChecker),
     )
     tokens = providers.Singleton(
         TokenServices, signer=signer, codec=codec, clock=clock, ids=ids, policy=policy
     )
 
-    sign_up = providers.Factory(
-        SignUp, uow.provider, hasher, password_rules, clock, ids, audit
-    )
+    sign_up = providers.Factory(SignUp, uow.provider, hasher, password_rules, clock, ids, audit)
     log_in = providers.Factory(LogIn, uow.provider, hasher, tokens, throttle, audit)
     refresh = providers.Factory(Refresh, uow.provider, tokens, audit)
     authenticate = providers.Factory(Authenticate, uow.provider, signer, clock)

@@ -13,7 +13,12 @@ from types import TracebackType
 from typing import Self
 from uuid import UUID
 
-from application.ports import AccessClaims
+from application.ports import (
+    AccessClaims,
+    RefreshTokenRepository,
+    SessionRepository,
+    UserRepository,
+)
 from domain.errors import EmailTaken, InvalidRefreshToken, InvalidToken, TooManyRequests
 from domain.session import RefreshToken, Session
 from domain.user import Email, User
@@ -44,7 +49,9 @@ class FakeUserRepository:
         return self._s.users.get(user_id)
 
     def get_by_email(self, email: Email) -> User | None:
-        return next((u for u in self._s.users.values() if u.email.canonical == email.canonical), None)
+        return next(
+            (u for u in self._s.users.values() if u.email.canonical == email.canonical), None
+        )
 
     def update(self, user: User) -> None:
         if user.id in self._s.users:
@@ -115,6 +122,11 @@ class FakeRefreshTokenRepository:
 
 class FakeUnitOfWork:
     """Works on a private copy of the store; commit publishes it."""
+
+    # Typed as the ports so that the fake satisfies the UnitOfWork protocol (mypy).
+    users: UserRepository
+    sessions: SessionRepository
+    refresh_tokens: RefreshTokenRepository
 
     def __init__(self, store: Store) -> None:
         self._shared = store

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from entrypoints.container import Container
 from entrypoints.http import auth, health, sessions, users, well_known
@@ -22,7 +21,6 @@ def create_app(container: Container | None = None) -> FastAPI:
         title="Latchkey",
         version="1.0.0",
         description="Sign-up, login, rotating refresh tokens and sessions.",
-        default_response_class=ORJSONResponse,
         responses=PROBLEM_RESPONSES,
     )
     app.state.container = container

@@ -30,7 +30,12 @@ RETRY_AFTER_OUTAGE = "5"
 FIXED: dict[type[Exception], tuple[int, str, str, dict[str, str] | None]] = {
     EmailTaken: (409, "email_taken", "an account with this email already exists", None),
     InvalidCredentials: (401, "invalid_credentials", "invalid email or password", None),
-    InvalidToken: (401, "invalid_token", "the access token is missing or not valid", BEARER_CHALLENGE),
+    InvalidToken: (
+        401,
+        "invalid_token",
+        "the access token is missing or not valid",
+        BEARER_CHALLENGE,
+    ),
     InvalidRefreshToken: (401, "invalid_refresh_token", "the refresh token is not valid", None),
     SessionNotFound: (404, "not_found", "no such session", None),
     UserNotFound: (404, "not_found", "no such user", None),
@@ -59,7 +64,9 @@ def _invalid_input(request: Request, exc: Exception) -> Response:
 def _too_many(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TooManyRequests)
     return problem(
-        429, "too_many_requests", "too many attempts, try again later",
+        429,
+        "too_many_requests",
+        "too many attempts, try again later",
         {"Retry-After": str(exc.retry_after)},
     )
 

@@ -1,7 +1,7 @@
 """Liveness and readiness."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: dependency-injector reads the
+# Provide markers inside Annotated at import time, and strings would hide them.
 import asyncio
 from typing import Annotated
 

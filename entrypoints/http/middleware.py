@@ -118,8 +118,8 @@ class RequestContext:
 def _incoming_id(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER:
-            text = value.decode("latin-1")
+            text = bytes(value).decode("latin-1")
             # Only ids that cannot inject anything into logs or headers.
-            if 0 < len(text) <= 128 and all(c.isalnum() or c in "-_." for c in text):
+            if 0 < len(text) <= 128 and all(c.isascii() and (c.isalnum() or c in "-_.") for c in text):
                 return text
     return None

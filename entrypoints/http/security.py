@@ -1,7 +1,7 @@
 """The bearer-token dependency of protected routes."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: dependency-injector reads the
+# Provide markers inside Annotated at import time, and strings would hide them.
 from typing import Annotated
 
 from dependency_injector.wiring import Provide, inject

@@ -1,7 +1,7 @@
 """The caller's sessions (one per device)."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: dependency-injector reads the
+# Provide markers inside Annotated at import time, and strings would hide them.
 from typing import Annotated
 from uuid import UUID
 

@@ -1,7 +1,7 @@
 """Discovery documents: the JWKS that lets any service verify tokens offline."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: dependency-injector reads the
+# Provide markers inside Annotated at import time, and strings would hide them.
 from typing import Annotated, Any
 
 from dependency_injector.wiring import Provide, inject

@@ -50,6 +50,7 @@ def test_logout_with_an_unknown_scope_is_a_validation_error(api: Api) -> None:
 def test_sessions_are_listed_with_the_current_one_marked(api: Api) -> None:
     api.signup()
     phone = api.login(device_name="phone")
+    api.clock.advance(1)
     api.login(device_name="laptop")
     response = api.get("/v1/sessions", phone["access_token"])
     assert response.status_code == 200
@@ -108,9 +109,7 @@ def test_changing_the_password_needs_the_current_one_and_ends_the_other_sessions
     assert api.me(phone["access_token"]).status_code == 200
     assert api.me(laptop["access_token"]).status_code == 401
     assert api.refresh(laptop["refresh_token"]).status_code == 401
-    old = api.client.post(
-        "/v1/auth/login", json={"email": "ada@example.com", "password": PASSWORD}
-    )
+    old = api.client.post("/v1/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
     assert old.status_code == 401
     api.login(password=OTHER_PASSWORD)
 
@@ -132,12 +131,16 @@ def test_deleting_the_account_needs_the_password_and_frees_the_email(any_api: Ap
     api.signup()
     pair = api.login()
     refused = api.client.request(
-        "DELETE", "/v1/users/me", json={"password": "wrong wrong wrong"},
+        "DELETE",
+        "/v1/users/me",
+        json={"password": "wrong wrong wrong"},
         headers=_auth(pair["access_token"]),
     )
     assert refused.status_code == 401
     deleted = api.client.request(
-        "DELETE", "/v1/users/me", json={"password": PASSWORD},
+        "DELETE",
+        "/v1/users/me",
+        json={"password": PASSWORD},
         headers=_auth(pair["access_token"]),
     )
     assert deleted.status_code == 204

@@ -59,8 +59,12 @@ def test_login_returns_a_token_pair_with_an_rfc9068_access_token(api: Api) -> No
     user = api.signup()
     pair = api.login(device_name="laptop")
     assert set(pair) == {
-        "access_token", "token_type", "expires_in", "refresh_token",
-        "refresh_token_expires_in", "session_id",
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "refresh_token_expires_in",
+        "session_id",
     }
     assert pair["token_type"] == "Bearer"
     assert pair["expires_in"] == 900
