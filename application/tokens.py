@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -58,4 +59,5 @@ class TokenServices:
 
 
 def _seconds_until(moment: datetime, now: datetime) -> int:
-    return max(0, int((moment - now).total_seconds()))
+    # Rounded up: an access token's exp is whole seconds, so it may end a fraction early.
+    return max(0, math.ceil((moment - now).total_seconds()))
