@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from adapters.sql.migrate import is_up_to_date, upgrade
 from application.signup import SignUpCommand
@@ -15,13 +16,26 @@ from domain.errors import DomainError
 from entrypoints.container import Container
 from entrypoints.logging import configure_logging
 
-app = typer.Typer(help="Latchkey authentication service.", no_args_is_help=True)
+app = typer.Typer(
+    help="Latchkey authentication service.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 users = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 app.add_typer(users, name="users")
 
 
 def _container() -> Container:
-    return Container()
+    container = Container()
+    try:
+        container.settings()
+    except ValidationError as error:
+        # Name the settings and the rule only: the rejected values may be secrets.
+        problems = "; ".join(
+            f"{'LATCHKEY_' + '_'.join(map(str, e['loc'])).upper() + ': ' if e['loc'] else ''}"
+            f"{e['msg']}"
+            for e in error.errors()
+        )
+        raise _fail(f"invalid settings: {problems}") from None
+    return container
 
 
 def _fail(message: str) -> typer.Exit:

@@ -1,0 +1,73 @@
+"""A real `latchkey serve` process on a free loopback port, for tests that need
+a server (third-party HTTP clients, several instances, concurrency)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+LATCHKEY = str(Path(sys.executable).with_name("latchkey"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_server(
+    data_dir: Path, database_url: str, *, workers: int = 1, **settings: str
+) -> Iterator[str]:
+    """Start the server, wait until /healthz answers, yield its base URL, stop it."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LATCHKEY_")}
+    env.update(
+        LATCHKEY_DATA_DIR=str(data_dir),
+        LATCHKEY_DATABASE_URL=database_url,
+        LATCHKEY_AUTO_MIGRATE="true",
+        LATCHKEY_ISSUER=f"http://127.0.0.1:{port}",
+        **{f"LATCHKEY_{k.upper()}": v for k, v in settings.items()},
+    )
+    log = (data_dir.parent / f"server-{port}.log").open("w")
+    process = subprocess.Popen(
+        [LATCHKEY, "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(base_url, process)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"latchkey serve exited with {process.returncode}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("latchkey serve did not become healthy within 60 s")
