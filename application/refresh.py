@@ -40,18 +40,24 @@ class Refresh:
                 token, session = _load(uow, digest)
                 if command.client_id is not None and command.client_id != session.client_id:
                     raise InvalidRefreshToken("refresh token was issued to another client")
-                successor = uow.refresh_tokens.get(token.successor_id) if token.successor_id else None
+                successor = (
+                    uow.refresh_tokens.get(token.successor_id) if token.successor_id else None
+                )
                 now = self._tokens.clock.now()
                 decision = judge_refresh(token, session, successor, now, self._tokens.policy)
                 if isinstance(decision, RevokeForReuse):
                     # Committed before raising: the error must not roll the revocation back.
                     uow.sessions.revoke(session.id, now)
                     uow.commit()
-                    self._audit.event("refresh_reuse_detected", user_id=session.user_id, session_id=session.id)
+                    self._audit.event(
+                        "refresh_reuse_detected", user_id=session.user_id, session_id=session.id
+                    )
                     raise RefreshTokenReused(session.id, session.user_id)
                 if isinstance(decision, HandBackSuccessor):
                     pair = self._hand_back(presented, token, decision.successor, session, now)
-                    self._audit.event("refresh_retried", user_id=session.user_id, session_id=session.id)
+                    self._audit.event(
+                        "refresh_retried", user_id=session.user_id, session_id=session.id
+                    )
                     return pair
                 assert isinstance(decision, Rotate)
                 plain, successor = self._tokens.new_refresh_token(session, now)

@@ -132,5 +132,8 @@ def judge_refresh(
         and now < successor.expires_at
         and now - token.rotated_at <= policy.reuse_grace
     ):
+        if now >= token.expires_at:
+            # A harmless retry, but of a token whose own idle lifetime is over: dead, not reuse.
+            raise InvalidRefreshToken("refresh token expired")
         return HandBackSuccessor(successor)
     return RevokeForReuse()

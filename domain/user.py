@@ -20,7 +20,14 @@ class Email:
     def __post_init__(self) -> None:
         value = self.value.strip()
         local, at, domain = value.rpartition("@")
-        if not at or not local or "." not in domain or len(value) > MAX_EMAIL_LENGTH:
+        if (
+            not at
+            or not local
+            or "@" in local
+            or "." not in domain
+            or "" in domain.split(".")
+            or len(value) > MAX_EMAIL_LENGTH
+        ):
             raise InvalidEmail("email is not a valid address")
         if any(ch.isspace() for ch in value):
             raise InvalidEmail("email is not a valid address")

@@ -1,0 +1,216 @@
+"""Changing one's password and deleting one's own account."""
+
+from __future__ import annotations
+
+import pytest
+
+from application.login import LogInCommand
+from application.password import ChangePasswordCommand
+from application.signup import SignUpCommand
+from application.tokens import TokenPair
+from domain.errors import (
+    InvalidCredentials,
+    InvalidRefreshToken,
+    InvalidToken,
+    PasswordPolicyViolation,
+)
+from tests.unit.conftest import PASSWORD, World
+
+EMAIL = "alice@example.com"
+NEW_PASSWORD = "a brand new passphrase"
+
+
+def change(world: World, pair: TokenPair, current: str, new: str) -> None:
+    world.change_password(
+        world.principal(pair), ChangePasswordCommand(current_password=current, new_password=new)
+    )
+
+
+def can_log_in(world: World, password: str) -> bool:
+    try:
+        world.log_in(LogInCommand(email=EMAIL, password=password))
+    except InvalidCredentials:
+        return False
+    return True
+
+
+def refreshes(world: World, pair: TokenPair) -> bool:
+    try:
+        world.rotated(pair)
+    except InvalidRefreshToken:
+        return False
+    return True
+
+
+# -- change password -----------------------------------------------------------------
+
+
+def test_changing_the_password_replaces_the_old_one(world: World) -> None:
+    pair = world.logged_in(EMAIL, PASSWORD)
+
+    change(world, pair, PASSWORD, NEW_PASSWORD)
+
+    assert can_log_in(world, NEW_PASSWORD)
+    assert not can_log_in(world, PASSWORD)
+
+
+def test_changing_the_password_needs_the_current_one(world: World) -> None:
+    pair = world.logged_in(EMAIL, PASSWORD)
+    other = world.logged_in(EMAIL, PASSWORD)
+    before = world.stored_user(pair.user_id).password_hash
+
+    with pytest.raises(InvalidCredentials):
+        change(world, pair, "a wrong current password", NEW_PASSWORD)
+
+    assert world.stored_user(pair.user_id).password_hash == before
+    assert refreshes(world, other)
+
+
+def test_the_current_password_is_checked_exactly_as_typed(world: World) -> None:
+    pair = world.logged_in(EMAIL, PASSWORD)
+
+    with pytest.raises(InvalidCredentials):
+        change(world, pair, f" {PASSWORD} ", NEW_PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("new_password", "reason"),
+    [
+        ("too short", "at least 12 characters"),
+        ("x" * 1025, "at most 1024 characters"),
+        ("password1234", "too common"),
+        (EMAIL, "too common"),
+    ],
+)
+def test_the_new_password_must_follow_the_rules(
+    world: World, new_password: str, reason: str
+) -> None:
+    pair = world.logged_in(EMAIL, PASSWORD)
+    other = world.logged_in(EMAIL, PASSWORD)
+    before = world.stored_user(pair.user_id).password_hash
+
+    with pytest.raises(PasswordPolicyViolation, match=reason):
+        change(world, pair, PASSWORD, new_password)
+
+    assert world.stored_user(pair.user_id).password_hash == before
+    assert refreshes(world, other)
+
+
+def test_changing_the_password_revokes_every_other_session_and_keeps_this_one(
+    world: World,
+) -> None:
+    phone = world.logged_in(EMAIL, PASSWORD, device_name="phone")
+    laptop = world.logged_in(EMAIL, PASSWORD, device_name="laptop")
+    tablet = world.logged_in(EMAIL, PASSWORD, device_name="tablet")
+
+    change(world, laptop, PASSWORD, NEW_PASSWORD)
+
+    assert [world.session_is_revoked(p.session_id) for p in (phone, laptop, tablet)] == [
+        True,
+        False,
+        True,
+    ]
+    for gone in (phone, tablet):
+        with pytest.raises(InvalidToken):
+            world.principal(gone)
+        assert not refreshes(world, gone)
+    assert world.principal(laptop).session_id == laptop.session_id
+    assert refreshes(world, laptop)
+
+
+def test_changing_the_password_leaves_other_users_alone(world: World) -> None:
+    alice = world.logged_in(EMAIL, PASSWORD)
+    bob = world.logged_in("bob@example.com", PASSWORD)
+
+    change(world, alice, PASSWORD, NEW_PASSWORD)
+
+    assert refreshes(world, bob)
+
+
+def test_a_password_change_is_audited(world: World) -> None:
+    pair = world.logged_in(EMAIL, PASSWORD)
+
+    change(world, pair, PASSWORD, NEW_PASSWORD)
+
+    assert world.audit.events[-1] == {
+        "event": "password_changed",
+        "user_id": pair.user_id,
+        "session_id": pair.session_id,
+    }
+    assert all(NEW_PASSWORD not in repr(e) and PASSWORD not in repr(e) for e in world.audit.events)
+
+
+# -- delete account ------------------------------------------------------------------
+
+
+def test_deleting_the_account_needs_the_password(world: World) -> None:
+    pair = world.logged_in(EMAIL, PASSWORD)
+
+    with pytest.raises(InvalidCredentials):
+        world.delete_account(world.principal(pair), "a wrong password!")
+
+    assert pair.user_id in world.store.users
+    assert refreshes(world, pair)
+
+
+def test_deleting_the_account_removes_the_user_and_every_session(world: World) -> None:
+    phone = world.logged_in(EMAIL, PASSWORD)
+    laptop = world.logged_in(EMAIL, PASSWORD)
+    world.rotated(phone)
+
+    world.delete_account(world.principal(laptop), PASSWORD)
+
+    assert world.store.users == {}
+    assert world.store.sessions == {}
+    assert world.store.tokens == {}
+    for gone in (phone, laptop):
+        with pytest.raises(InvalidToken):
+            world.principal(gone)
+        assert not refreshes(world, gone)
+    assert not can_log_in(world, PASSWORD)
+
+
+def test_deleting_an_account_leaves_other_users_alone(world: World) -> None:
+    alice = world.logged_in(EMAIL, PASSWORD)
+    bob = world.logged_in("bob@example.com", PASSWORD)
+
+    world.delete_account(world.principal(alice), PASSWORD)
+
+    assert set(world.store.users) == {bob.user_id}
+    assert refreshes(world, bob)
+
+
+def test_the_email_of_a_deleted_account_can_sign_up_again(world: World) -> None:
+    pair = world.logged_in(EMAIL, PASSWORD)
+    world.delete_account(world.principal(pair), PASSWORD)
+
+    again = world.sign_up(SignUpCommand(email=EMAIL.upper(), password=NEW_PASSWORD))
+
+    assert again.id != pair.user_id
+    assert can_log_in(world, NEW_PASSWORD)
+    assert not can_log_in(world, PASSWORD)
+
+
+def test_an_account_deletion_is_audited(world: World) -> None:
+    pair = world.logged_in(EMAIL, PASSWORD)
+
+    world.delete_account(world.principal(pair), PASSWORD)
+
+    assert world.audit.events[-1] == {
+        "event": "account_deleted",
+        "user_id": pair.user_id,
+        "session_id": pair.session_id,
+    }
+
+
+def test_a_principal_of_a_deleted_account_can_neither_change_the_password_nor_delete(
+    world: World,
+) -> None:
+    pair = world.logged_in(EMAIL, PASSWORD)
+    principal = world.principal(pair)
+    world.delete_account(principal, PASSWORD)
+
+    with pytest.raises(InvalidToken):
+        world.change_password(principal, ChangePasswordCommand(PASSWORD, NEW_PASSWORD))
+    with pytest.raises(InvalidToken):
+        world.delete_account(principal, PASSWORD)
