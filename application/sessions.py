@@ -9,6 +9,7 @@ from uuid import UUID
 from application.authenticate import Principal
 from application.ports import AuditLog, Clock, UnitOfWorkFactory
 from domain.errors import SessionNotFound
+from domain.session import SessionPolicy
 
 
 @dataclass(frozen=True)
@@ -21,13 +22,17 @@ class SessionView:
 
 
 class ListSessions:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, policy: SessionPolicy) -> None:
         self._uow = uow
         self._clock = clock
+        self._policy = policy
 
     def __call__(self, principal: Principal) -> list[SessionView]:
+        now = self._clock.now()
         with self._uow() as uow:
-            sessions = uow.sessions.list_live(principal.user_id, self._clock.now())
+            live = uow.sessions.list_live(principal.user_id, now)
+        # A session idle past the refresh lifetime can never be used again: not listed.
+        sessions = [s for s in live if s.is_usable(now, self._policy)]
         return [
             SessionView(
                 id=s.id,
@@ -41,17 +46,24 @@ class ListSessions:
 
 
 class RevokeSession:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, audit: AuditLog) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock, audit: AuditLog, policy: SessionPolicy
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._audit = audit
+        self._policy = policy
 
     def __call__(self, principal: Principal, session_id: UUID) -> None:
         now = self._clock.now()
         with self._uow() as uow:
             session = uow.sessions.get(session_id)
             # Another user's session answers exactly like a missing one.
-            if session is None or session.user_id != principal.user_id or not session.is_live(now):
+            if (
+                session is None
+                or session.user_id != principal.user_id
+                or not session.is_usable(now, self._policy)
+            ):
                 raise SessionNotFound("no such session")
             uow.sessions.revoke(session_id, now)
             uow.commit()

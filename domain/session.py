@@ -40,6 +40,10 @@ class Session:
     def is_live(self, now: datetime) -> bool:
         return self.revoked_at is None and now < self.expires_at
 
+    def is_usable(self, now: datetime, policy: SessionPolicy) -> bool:
+        """Live and not idle past the refresh lifetime: its owner can still refresh it."""
+        return self.is_live(now) and now < self.last_used_at + policy.refresh_idle_ttl
+
     def used(self, now: datetime) -> Session:
         return replace(self, last_used_at=now)
 

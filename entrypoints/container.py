@@ -111,8 +111,8 @@ class Container(containers.DeclarativeContainer):
     refresh = providers.Factory(Refresh, uow.provider, tokens, audit)
     authenticate = providers.Factory(Authenticate, uow.provider, signer, clock)
     log_out = providers.Factory(LogOut, uow.provider, clock, audit)
-    list_sessions = providers.Factory(ListSessions, uow.provider, clock)
-    revoke_session = providers.Factory(RevokeSession, uow.provider, clock, audit)
+    list_sessions = providers.Factory(ListSessions, uow.provider, clock, policy)
+    revoke_session = providers.Factory(RevokeSession, uow.provider, clock, audit, policy)
     change_password = providers.Factory(
         ChangePassword, uow.provider, hasher, password_rules, clock, audit
     )

@@ -161,11 +161,6 @@ def test_listing_leaves_out_sessions_past_their_absolute_expiry(world: World) ->
     assert listed(world.list_sessions(world.principal(new))) == [("new", True)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: Session.is_live and list_live ignore the idle lifetime; a fix needs "
-    "the SessionPolicy in ListSessions or an idle expiry on Session",
-)
 def test_listing_leaves_out_sessions_idle_for_longer_than_the_idle_lifetime(
     world: World,
 ) -> None:
