@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint format migrate clean
+.PHONY: install run test bench lint format migrate clean
 
 install: $(VENV)/.installed
 
@@ -24,6 +24,13 @@ run: install
 
 test: install
 	$(BIN)/pytest
+
+# Figures against same-run ceilings (bench/README.md); under 10 minutes, never
+# part of `make test`. wrk comes from the distribution when missing.
+bench: install
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y wrk || \
+		(apt-get update && apt-get install -y wrk)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
