@@ -24,7 +24,7 @@ from joserfc.errors import BadSignatureError, UnsupportedAlgorithmError
 from joserfc.jwa import JWSAlgModel
 from joserfc.jws import JWSRegistry
 
-from adapters.keys import SUPPORTED_ALGORITHMS, SigningKeySet
+from adapters.keys import SUPPORTED_ALGORITHMS, KeySetProvider
 from application.ports import AccessClaims
 from domain.errors import InvalidToken
 
@@ -81,7 +81,7 @@ def _no_constant(name: str) -> Any:
 class JwtAccessTokenSigner:
     def __init__(
         self,
-        keys: SigningKeySet,
+        keys: KeySetProvider,
         *,
         issuer: str,
         audience: Sequence[str],
@@ -103,7 +103,7 @@ class JwtAccessTokenSigner:
     def issue(
         self, *, user_id: UUID, session_id: UUID, client_id: str, now: datetime
     ) -> tuple[str, datetime]:
-        key = self._keys.active
+        key = self._keys.current().active
         issued_at = int(_timestamp(now))
         expires = issued_at + int(self._ttl.total_seconds())
         header = {"alg": key.alg, "typ": TOKEN_TYPE, "kid": key.kid}
@@ -145,7 +145,7 @@ class JwtAccessTokenSigner:
         kid, alg, typ = header.get("kid"), header.get("alg"), header.get("typ")
         if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH:
             raise InvalidToken("access token names no key")
-        key = self._keys.verification_keys.get(kid)
+        key = self._keys.current(kid).verification_keys.get(kid)
         if key is None:
             raise InvalidToken("access token names an unknown key")
         if alg != key.alg:

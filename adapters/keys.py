@@ -1,4 +1,4 @@
-"""Signing keys for access tokens (joserfc JWKs) and the development key files.
+"""Signing keys for access tokens (joserfc JWKs), and writing development secret files.
 
 A key is identified by its RFC 7638 thumbprint, so the same private key always
 gets the same `kid` on every instance and after every restart.
@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -59,9 +60,20 @@ class SigningKeySet:
     def single(cls, key: SigningKey) -> SigningKeySet:
         return cls(key)
 
+    def current(self, kid: str | None = None) -> SigningKeySet:
+        """A fixed set is its own provider."""
+        return self
+
     def public_jwks(self) -> dict[str, object]:
         """RFC 7517 key set of the public halves only, for /.well-known/jwks.json."""
         return {"keys": [key.public_jwk() for key in self.verification_keys.values()]}
+
+
+class KeySetProvider(Protocol):
+    """Where the signer gets its keys on every use, so a rotation is picked up live."""
+
+    def current(self, kid: str | None = None) -> SigningKeySet:
+        """The keys now; `kid`, when given, is a key id a token names (it may be new)."""
 
 
 def generate_signing_key(alg: str) -> SigningKey:
@@ -109,24 +121,6 @@ def signing_key_from_pem(pem: str, alg: str) -> SigningKey:
     return _with_thumbprint_kid(key, alg)
 
 
-def load_or_create_signing_key(path: Path, alg: str) -> SigningKey:
-    """Development default: the key in `path`, created (mode 0600) when missing.
-
-    Callers should put the algorithm in the file name (`signing-key-ES256.pem`).
-    If the stored key was made for another algorithm anyway, it is left alone
-    and a sibling file named after `alg` is used instead, so switching
-    LATCHKEY_SIGNING_ALG never destroys a key.
-    """
-    _check_supported(alg)
-    try:
-        return signing_key_from_pem(_load_or_create_pem(path, alg), alg)
-    except KeyMismatchError:
-        if alg in path.name:
-            raise
-    sibling = path.with_name(f"{path.stem}-{alg}{path.suffix}")
-    return signing_key_from_pem(_load_or_create_pem(sibling, alg), alg)
-
-
 def write_secret_once(path: Path, content: bytes) -> bytes:
     """Publish `content` at `path` (mode 0600) unless the file exists; return what is there.
 
@@ -150,13 +144,6 @@ def write_secret_once(path: Path, content: bytes) -> bytes:
         return content
     finally:
         os.unlink(tmp)
-
-
-def _load_or_create_pem(path: Path, alg: str) -> str:
-    if path.exists():
-        return path.read_text("ascii")
-    pem = generate_signing_key(alg).private_pem()
-    return write_secret_once(path, pem.encode("ascii")).decode("ascii")
 
 
 def _with_thumbprint_kid(key: JoseKey, alg: str) -> SigningKey:

@@ -12,7 +12,9 @@ from types import TracebackType
 from typing import Protocol, Self
 from uuid import UUID
 
+from domain.client import ServiceClient
 from domain.session import RefreshToken, Session
+from domain.signing_key import SigningKeyRecord
 from domain.user import Email, User
 
 
@@ -66,12 +68,42 @@ class RefreshTokenRepository(Protocol):
         """
 
 
+class ClientRepository(Protocol):
+    def add(self, client: ServiceClient) -> None: ...
+
+    def get(self, client_id: str) -> ServiceClient | None: ...
+
+    def list_all(self) -> Sequence[ServiceClient]:
+        """Every service client, oldest first."""
+
+    def delete(self, client_id: str) -> bool:
+        """False when there was no such client."""
+
+
+class SigningKeyRepository(Protocol):
+    def add(self, key: SigningKeyRecord) -> bool:
+        """Insert; False, with nothing written, when the generation is taken.
+
+        Two instances adding a key at the same moment compute the same next
+        generation: exactly one of them gets True (a unique constraint decides).
+        """
+
+    def list_all(self) -> Sequence[SigningKeyRecord]: ...
+
+    def retire_older(self, generation: int, now: datetime) -> None:
+        """Retire every active key of a generation below `generation`."""
+
+    def delete(self, kid: str) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Rolls back on exit unless `commit()` was called."""
 
     users: UserRepository
     sessions: SessionRepository
     refresh_tokens: RefreshTokenRepository
+    clients: ClientRepository
+    signing_keys: SigningKeyRepository
 
     def __enter__(self) -> Self: ...
 
@@ -147,6 +179,37 @@ class RefreshTokenCodec(Protocol):
     def unseal(self, parent: str, seal: bytes) -> str: ...
 
 
+class ClientSecretHasher(Protocol):
+    """Secrets of service clients. They are random and high-entropy, so a keyed
+    SHA-256 is enough: a slow password hash would only slow every request."""
+
+    def new_secret(self) -> str:
+        """At least 256 bits from a CSPRNG."""
+
+    def digest(self, secret: str) -> str:
+        """Keyed hash (HMAC-SHA256) that the database stores."""
+
+    def matches(self, secret: str, digest: str) -> bool:
+        """Compare in constant time."""
+
+
+@dataclass(frozen=True)
+class NewSigningKey:
+    kid: str
+    alg: str
+    sealed_private_key: bytes
+
+
+class SigningKeyFactory(Protocol):
+    """Makes signing keys whose private half is already encrypted for storage."""
+
+    def generate(self) -> NewSigningKey:
+        """A fresh key for the configured algorithm."""
+
+    def initial(self) -> NewSigningKey:
+        """The first key of a fresh install: the configured seed key, else a fresh one."""
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """Timezone-aware UTC."""
@@ -163,6 +226,11 @@ class LoginThrottle(Protocol):
     def record_failure(self, keys: Sequence[str]) -> None: ...
 
     def reset(self, keys: Sequence[str]) -> None: ...
+
+
+class RequestThrottle(Protocol):
+    def hit(self, key: str) -> None:
+        """Count one request; raise TooManyRequests once the key has used up its budget."""
 
 
 class AuditLog(Protocol):

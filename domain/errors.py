@@ -44,6 +44,27 @@ class RefreshTokenReused(InvalidRefreshToken):
         self.user_id = user_id
 
 
+class InvalidRequest(InvalidInput):
+    """An OAuth request that lacks, repeats or malforms a parameter (RFC 6749 invalid_request)."""
+
+
+class UnsupportedGrantType(InvalidInput):
+    pass
+
+
+class InvalidClient(DomainError):
+    """Client authentication failed: an unknown client, a wrong secret, or a
+    registered (confidential) client that named itself without its secret."""
+
+
+class ClientNotFound(DomainError):
+    pass
+
+
+class SigningKeyConflict(DomainError):
+    """Another instance changed the signing keys at the same moment; nothing was changed."""
+
+
 class SessionNotFound(DomainError):
     pass
 

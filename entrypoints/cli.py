@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from typing import Annotated
 
 import typer
 import uvicorn
 from pydantic import ValidationError
 
+from adapters.key_encryption import KeyDecryptionError
+from adapters.key_store import RELOAD_INTERVAL_SECONDS
 from adapters.sql.migrate import is_up_to_date, upgrade
 from application.signup import SignUpCommand
 from domain.errors import DomainError
@@ -21,6 +24,10 @@ app = typer.Typer(
 )
 users = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 app.add_typer(users, name="users")
+clients = typer.Typer(help="Manage service clients (for /oauth/introspect).", no_args_is_help=True)
+app.add_typer(clients, name="clients")
+keys = typer.Typer(help="Manage the keys that sign access tokens.", no_args_is_help=True)
+app.add_typer(keys, name="keys")
 
 
 def _container() -> Container:
@@ -56,9 +63,14 @@ def serve(
         upgrade(settings.effective_database_url)
     elif not is_up_to_date(container.engine()):
         raise _fail("the database schema is out of date: run `latchkey migrate` first")
-    # Create the development keys once, before several workers could race to.
-    container.keys()
+    # Create the development secrets and the first signing key once, before
+    # several workers could race to (they would agree, but why race).
+    try:
+        container.keys().current()
+    except KeyDecryptionError as error:
+        raise _fail(str(error)) from None
     container.codec()
+    container.engine().dispose()
     uvicorn.run(
         "entrypoints.asgi:app",
         host=host or settings.host,
@@ -127,6 +139,95 @@ def users_enable(email: str) -> None:
 def users_delete(email: str) -> None:
     """Delete a user with all its sessions."""
     _manage("delete", email)
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON")]
+
+
+@clients.command("create")
+def clients_create(name: str, as_json: JsonOption = False) -> None:
+    """Register a service client. Its secret is printed once: only a hash is kept."""
+    try:
+        created = _container().manage_clients().create(name)
+    except DomainError as error:
+        raise _fail(str(error)) from None
+    if as_json:
+        typer.echo(json.dumps({"client_id": created.client.id, "client_secret": created.secret}))
+        return
+    typer.echo(f"client_id:     {created.client.id}")
+    typer.echo(f"client_secret: {created.secret}")
+    typer.echo("Store the secret now: it cannot be shown again.", err=True)
+
+
+@clients.command("list")
+def clients_list(as_json: JsonOption = False) -> None:
+    """List the service clients, oldest first."""
+    try:
+        found = _container().manage_clients().list()
+    except DomainError as error:
+        raise _fail(str(error)) from None
+    rows = [
+        {"client_id": c.id, "name": c.name, "created_at": c.created_at.isoformat()} for c in found
+    ]
+    _print_rows(rows, as_json)
+
+
+@clients.command("delete")
+def clients_delete(client_id: str) -> None:
+    """Delete a service client; its secret stops working at once."""
+    try:
+        _container().manage_clients().delete(client_id)
+    except DomainError as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"deleted {client_id}")
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Add a new active signing key. The others are retired: they stay in the JWKS
+    until every token they signed has expired."""
+    try:
+        key = _container().signing_keys().rotate()
+    except DomainError as error:
+        raise _fail(str(error)) from None
+    typer.echo(
+        f"new active key {key.kid} ({key.alg}); every instance signs with it "
+        f"within {RELOAD_INTERVAL_SECONDS:g} seconds"
+    )
+
+
+@keys.command("list")
+def keys_list(as_json: JsonOption = False) -> None:
+    """List the signing keys, newest first, with when retired ones leave the JWKS."""
+    try:
+        found = _container().signing_keys().list()
+    except DomainError as error:
+        raise _fail(str(error)) from None
+    rows = [
+        {
+            "kid": k.kid,
+            "alg": k.alg,
+            "created_at": k.created_at.isoformat(),
+            "status": k.status,
+            "in_jwks_until": k.published_until.isoformat() if k.published_until else None,
+        }
+        for k in found
+    ]
+    _print_rows(rows, as_json)
+
+
+def _print_rows(rows: Sequence[Mapping[str, str | None]], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    if not rows:
+        return
+    columns = list(rows[0])
+    cells = [[name.upper() for name in columns]]
+    cells += [[row[name] or "-" for name in columns] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    for line in cells:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
 
 
 def main() -> None:

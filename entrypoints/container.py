@@ -7,37 +7,52 @@ from datetime import timedelta
 from dependency_injector import containers, providers
 
 from adapters.audit import StructlogAuditLog
+from adapters.client_secrets import HmacClientSecrets
 from adapters.clock import RandomIds, SystemClock
 from adapters.hashing import Argon2PasswordHasher
 from adapters.jwt import JwtAccessTokenSigner
-from adapters.keys import SigningKeySet, load_or_create_signing_key, signing_key_from_pem
+from adapters.key_encryption import SealedKeyFactory, SigningKeyCipher
+from adapters.key_store import RELOAD_INTERVAL_SECONDS, DatabaseKeySet
+from adapters.metrics import CountingAuditLog, Metrics
 from adapters.sql.engine import make_engine
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from adapters.strength import ZxcvbnStrengthChecker
-from adapters.throttle import LimitsLoginThrottle
+from adapters.throttle import LimitsLoginThrottle, LimitsRequestThrottle
 from adapters.tokens import HmacRefreshTokenCodec, load_or_create_secret
 from application.admin import ManageUsers
 from application.authenticate import Authenticate
+from application.clients import ClientAuthenticator, ManageClients
+from application.keys import SigningKeys
 from application.login import LogIn
 from application.logout import LogOut
+from application.oauth import ExchangeGrant, Introspect, RevokeToken
 from application.password import ChangePassword, DeleteAccount
 from application.profile import GetProfile
 from application.refresh import Refresh
 from application.sessions import ListSessions, RevokeSession
 from application.signup import PasswordRules, SignUp
+from application.throttling import LimitRequests
 from application.tokens import TokenServices
 from domain.password_policy import PasswordPolicy
 from domain.session import SessionPolicy
 from entrypoints.settings import Settings
 
 
-def signing_keys(settings: Settings) -> SigningKeySet:
-    if settings.signing_key is not None:
-        key = signing_key_from_pem(settings.signing_key.get_secret_value(), settings.signing_alg)
-    else:
-        path = settings.data_dir / f"signing-key-{settings.signing_alg}.pem"
-        key = load_or_create_signing_key(path, settings.signing_alg)
-    return SigningKeySet.single(key)
+def key_encryption_key(settings: Settings) -> bytes:
+    if settings.key_encryption_key is not None:
+        return settings.key_encryption_key.get_secret_value().encode()
+    return load_or_create_secret(settings.data_dir / "key-encryption-key")
+
+
+def signing_key_seed(settings: Settings) -> str | None:
+    return settings.signing_key.get_secret_value() if settings.signing_key else None
+
+
+def signing_key_retention(settings: Settings) -> timedelta:
+    # A retired key must outlive every token it signed, including those that
+    # instances signed with it before they reloaded the keys and saw the rotation.
+    seconds = settings.access_token_ttl + settings.clock_leeway + RELOAD_INTERVAL_SECONDS
+    return timedelta(seconds=seconds)
 
 
 def refresh_token_key(settings: Settings) -> bytes:
@@ -59,6 +74,10 @@ def throttle_storage(settings: Settings) -> str:
     return settings.redis_url.get_secret_value() if settings.redis_url else "memory://"
 
 
+def throttle_namespace(settings: Settings, action: str) -> str:
+    return f"{settings.redis_key_prefix}-{action}"
+
+
 class Container(containers.DeclarativeContainer):
     wiring_config = containers.WiringConfiguration(packages=["entrypoints.http"])
 
@@ -74,10 +93,35 @@ class Container(containers.DeclarativeContainer):
 
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(RandomIds)
-    audit = providers.Singleton(StructlogAuditLog)
+    metrics = providers.Singleton(Metrics)
+    audit = providers.Singleton(CountingAuditLog, providers.Singleton(StructlogAuditLog), metrics)
     hasher = providers.Singleton(Argon2PasswordHasher)
     policy = providers.Singleton(session_policy, settings)
-    keys = providers.Singleton(signing_keys, settings)
+    key_cipher = providers.Singleton(
+        SigningKeyCipher, providers.Singleton(key_encryption_key, settings)
+    )
+    key_retention = providers.Singleton(signing_key_retention, settings)
+    signing_keys = providers.Factory(
+        SigningKeys,
+        uow.provider,
+        providers.Singleton(
+            SealedKeyFactory,
+            key_cipher,
+            settings.provided.signing_alg,
+            providers.Singleton(signing_key_seed, settings),
+        ),
+        clock,
+        audit,
+        key_retention,
+    )
+    keys = providers.Singleton(
+        DatabaseKeySet,
+        uow.provider,
+        key_cipher,
+        clock,
+        key_retention,
+        ensure=signing_keys.provided.ensure,
+    )
     signer = providers.Singleton(
         JwtAccessTokenSigner,
         keys,
@@ -94,6 +138,21 @@ class Container(containers.DeclarativeContainer):
         storage_uri=providers.Singleton(throttle_storage, settings),
         max_failures=settings.provided.login_max_failures,
         window_seconds=settings.provided.login_failure_window,
+        namespace=providers.Factory(throttle_namespace, settings, "login"),
+    )
+    signup_throttle = providers.Singleton(
+        LimitsRequestThrottle,
+        storage_uri=providers.Singleton(throttle_storage, settings),
+        max_requests=settings.provided.signup_max_per_ip,
+        window_seconds=settings.provided.signup_window,
+        namespace=providers.Factory(throttle_namespace, settings, "signup"),
+    )
+    refresh_throttle = providers.Singleton(
+        LimitsRequestThrottle,
+        storage_uri=providers.Singleton(throttle_storage, settings),
+        max_requests=settings.provided.refresh_max_per_ip,
+        window_seconds=settings.provided.refresh_window,
+        namespace=providers.Factory(throttle_namespace, settings, "refresh"),
     )
     password_rules = providers.Singleton(
         PasswordRules,
@@ -108,6 +167,8 @@ class Container(containers.DeclarativeContainer):
 
     sign_up = providers.Factory(SignUp, uow.provider, hasher, password_rules, clock, ids, audit)
     log_in = providers.Factory(LogIn, uow.provider, hasher, tokens, throttle, audit)
+    limit_signups = providers.Factory(LimitRequests, signup_throttle, audit, "signup")
+    limit_refreshes = providers.Factory(LimitRequests, refresh_throttle, audit, "refresh")
     refresh = providers.Factory(Refresh, uow.provider, tokens, audit)
     authenticate = providers.Factory(Authenticate, uow.provider, signer, clock)
     log_out = providers.Factory(LogOut, uow.provider, clock, audit)
@@ -119,3 +180,20 @@ class Container(containers.DeclarativeContainer):
     delete_account = providers.Factory(DeleteAccount, uow.provider, hasher, audit)
     get_profile = providers.Factory(GetProfile, uow.provider)
     manage_users = providers.Factory(ManageUsers, uow.provider, clock, audit)
+
+    client_secrets = providers.Singleton(
+        HmacClientSecrets, providers.Singleton(refresh_token_key, settings)
+    )
+    client_authenticator = providers.Singleton(ClientAuthenticator, client_secrets)
+    manage_clients = providers.Factory(
+        ManageClients, uow.provider, client_secrets, clock, ids, audit
+    )
+    exchange_grant = providers.Factory(
+        ExchangeGrant, uow.provider, client_authenticator, log_in, refresh
+    )
+    introspect = providers.Factory(
+        Introspect, uow.provider, client_authenticator, tokens, settings.provided.issuer
+    )
+    revoke_token = providers.Factory(
+        RevokeToken, uow.provider, client_authenticator, tokens, settings.provided.issuer, audit
+    )

@@ -18,8 +18,13 @@ class Environment(StrEnum):
 
 
 class Settings(BaseSettings):
+    # Errors never echo the rejected value: it may be a secret.
     model_config = SettingsConfigDict(
-        env_prefix="LATCHKEY_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="LATCHKEY_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,
     )
 
     env: Environment = Environment.DEVELOPMENT
@@ -39,13 +44,26 @@ class Settings(BaseSettings):
     refresh_reuse_grace: int = Field(default=10, ge=0)
     clock_leeway: int = Field(default=10, ge=0, le=60)
     signing_alg: Literal["ES256", "EdDSA", "RS256"] = "ES256"
+    # Only seeds the first key of a fresh database; keys then live there, sealed
+    # under the key-encryption key, and `latchkey keys rotate` replaces them.
     signing_key: SecretStr | None = None
+    # At least 32 characters (e.g. `openssl rand -base64 32`); AES-GCM seals
+    # the private signing keys stored in the database under a key derived from it.
+    key_encryption_key: SecretStr | None = Field(default=None, min_length=32)
     refresh_token_key: SecretStr | None = None
 
     password_min_length: int = Field(default=12, ge=8, le=1024)
     login_max_failures: int = Field(default=10, ge=1)
     login_failure_window: int = Field(default=900, ge=1)
+    # Requests per client IP and window, failed or not: generous enough for a
+    # busy NAT, tight enough to stop scripted account creation and token churn.
+    signup_max_per_ip: int = Field(default=50, ge=1)
+    signup_window: int = Field(default=3600, ge=1)
+    refresh_max_per_ip: int = Field(default=600, ge=1)
+    refresh_window: int = Field(default=60, ge=1)
     redis_url: SecretStr | None = None
+    # Prefixes every throttling key, so that deployments can share one Redis.
+    redis_key_prefix: str = Field(default="latchkey", min_length=1, max_length=64)
 
     @field_validator("issuer")
     @classmethod
@@ -60,7 +78,7 @@ class Settings(BaseSettings):
             missing = [
                 name
                 for name, value in (
-                    ("LATCHKEY_SIGNING_KEY", self.signing_key),
+                    ("LATCHKEY_KEY_ENCRYPTION_KEY", self.key_encryption_key),
                     ("LATCHKEY_REFRESH_TOKEN_KEY", self.refresh_token_key),
                     ("LATCHKEY_DATABASE_URL", self.database_url or None),
                 )

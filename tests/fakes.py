@@ -4,6 +4,7 @@ these too, so they cannot drift from the SQL adapters."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import itertools
 import secrets
 from collections.abc import Sequence
@@ -15,12 +16,17 @@ from uuid import UUID
 
 from application.ports import (
     AccessClaims,
+    ClientRepository,
+    NewSigningKey,
     RefreshTokenRepository,
     SessionRepository,
+    SigningKeyRepository,
     UserRepository,
 )
+from domain.client import ServiceClient
 from domain.errors import EmailTaken, InvalidRefreshToken, InvalidToken, TooManyRequests
 from domain.session import RefreshToken, Session
+from domain.signing_key import SigningKeyRecord
 from domain.user import Email, User
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -31,9 +37,17 @@ class Store:
     users: dict[UUID, User] = field(default_factory=dict)
     sessions: dict[UUID, Session] = field(default_factory=dict)
     tokens: dict[UUID, RefreshToken] = field(default_factory=dict)
+    clients: dict[str, ServiceClient] = field(default_factory=dict)
+    signing_keys: dict[str, SigningKeyRecord] = field(default_factory=dict)
 
     def copy(self) -> Store:
-        return Store(dict(self.users), dict(self.sessions), dict(self.tokens))
+        return Store(
+            dict(self.users),
+            dict(self.sessions),
+            dict(self.tokens),
+            dict(self.clients),
+            dict(self.signing_keys),
+        )
 
 
 class FakeUserRepository:
@@ -120,6 +134,47 @@ class FakeRefreshTokenRepository:
         return True
 
 
+class FakeClientRepository:
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    def add(self, client: ServiceClient) -> None:
+        self._s.clients[client.id] = client
+
+    def get(self, client_id: str) -> ServiceClient | None:
+        return self._s.clients.get(client_id)
+
+    def list_all(self) -> Sequence[ServiceClient]:
+        return sorted(self._s.clients.values(), key=lambda c: (c.created_at, c.id))
+
+    def delete(self, client_id: str) -> bool:
+        return self._s.clients.pop(client_id, None) is not None
+
+
+class FakeSigningKeyRepository:
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    def add(self, key: SigningKeyRecord) -> bool:
+        taken = key.kid in self._s.signing_keys or any(
+            k.generation == key.generation for k in self._s.signing_keys.values()
+        )
+        if not taken:
+            self._s.signing_keys[key.kid] = key
+        return not taken
+
+    def list_all(self) -> Sequence[SigningKeyRecord]:
+        return sorted(self._s.signing_keys.values(), key=lambda k: k.generation)
+
+    def retire_older(self, generation: int, now: datetime) -> None:
+        for key in list(self._s.signing_keys.values()):
+            if key.generation < generation and key.retired_at is None:
+                self._s.signing_keys[key.kid] = replace(key, retired_at=now)
+
+    def delete(self, kid: str) -> None:
+        self._s.signing_keys.pop(kid, None)
+
+
 class FakeUnitOfWork:
     """Works on a private copy of the store; commit publishes it."""
 
@@ -127,6 +182,8 @@ class FakeUnitOfWork:
     users: UserRepository
     sessions: SessionRepository
     refresh_tokens: RefreshTokenRepository
+    clients: ClientRepository
+    signing_keys: SigningKeyRepository
 
     def __init__(self, store: Store) -> None:
         self._shared = store
@@ -141,6 +198,8 @@ class FakeUnitOfWork:
         self.users = FakeUserRepository(self._work)
         self.sessions = FakeSessionRepository(self._work)
         self.refresh_tokens = FakeRefreshTokenRepository(self._work)
+        self.clients = FakeClientRepository(self._work)
+        self.signing_keys = FakeSigningKeyRepository(self._work)
 
     def __exit__(
         self,
@@ -154,6 +213,8 @@ class FakeUnitOfWork:
         self._shared.users = dict(self._work.users)
         self._shared.sessions = dict(self._work.sessions)
         self._shared.tokens = dict(self._work.tokens)
+        self._shared.clients = dict(self._work.clients)
+        self._shared.signing_keys = dict(self._work.signing_keys)
         self.committed = True
         self._begin()
 
@@ -302,3 +363,35 @@ class FakeAuditLog:
 
     def names(self) -> list[str]:
         return [str(e["event"]) for e in self.events]
+
+
+class FakeClientSecrets:
+    """Secrets are random; digests are a keyed SHA-256 as in the real adapter."""
+
+    def new_secret(self) -> str:
+        return secrets.token_urlsafe(32)
+
+    def digest(self, secret: str) -> str:
+        return hashlib.sha256(b"client-key" + secret.encode()).hexdigest()
+
+    def matches(self, secret: str, digest: str) -> bool:
+        return hmac.compare_digest(self.digest(secret), digest)
+
+
+class FakeKeyFactory:
+    """Keys are numbered strings; `sealed_private_key` says which key it would hold."""
+
+    def __init__(self, alg: str = "ES256", seed_kid: str | None = None) -> None:
+        self.alg = alg
+        self.seed_kid = seed_kid
+        self._n = itertools.count(1)
+
+    def generate(self) -> NewSigningKey:
+        kid = f"key-{next(self._n)}"
+        return NewSigningKey(kid=kid, alg=self.alg, sealed_private_key=f"sealed {kid}".encode())
+
+    def initial(self) -> NewSigningKey:
+        if self.seed_kid is None:
+            return self.generate()
+        kid = self.seed_kid
+        return NewSigningKey(kid=kid, alg=self.alg, sealed_private_key=f"sealed {kid}".encode())

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Dialect,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     String,
@@ -104,4 +105,27 @@ refresh_tokens = Table(
     Column("successor_id", Uuid, nullable=True),
     Column("successor_seal", LargeBinary, nullable=True),
     Index(None, "session_id"),
+)
+
+service_clients = Table(
+    "service_clients",
+    metadata,
+    # A string, not a Uuid column: public client ids of any shape are looked up here too.
+    Column("id", String(255), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("secret_hash", String(128), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(128), primary_key=True),
+    # Unique: two instances adding a key at once cannot both win (first key, rotation).
+    Column("generation", Integer, nullable=False, unique=True),
+    Column("alg", String(16), nullable=False),
+    # AES-GCM ciphertext of the PKCS#8 private key; never stored in clear.
+    Column("sealed_private_key", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("retired_at", UtcDateTime, nullable=True),
 )

@@ -9,12 +9,19 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
+from adapters.sql.clients_and_keys import SqlClientRepository, SqlSigningKeyRepository
 from adapters.sql.repositories import (
     SqlRefreshTokenRepository,
     SqlSessionRepository,
     SqlUserRepository,
 )
-from application.ports import RefreshTokenRepository, SessionRepository, UserRepository
+from application.ports import (
+    ClientRepository,
+    RefreshTokenRepository,
+    SessionRepository,
+    SigningKeyRepository,
+    UserRepository,
+)
 from domain.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -41,6 +48,8 @@ class SqlUnitOfWork:
     users: UserRepository
     sessions: SessionRepository
     refresh_tokens: RefreshTokenRepository
+    clients: ClientRepository
+    signing_keys: SigningKeyRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -62,6 +71,8 @@ class SqlUnitOfWork:
         self.users = SqlUserRepository(conn)
         self.sessions = SqlSessionRepository(conn)
         self.refresh_tokens = SqlRefreshTokenRepository(conn)
+        self.clients = SqlClientRepository(conn)
+        self.signing_keys = SqlSigningKeyRepository(conn)
         return self
 
     def __exit__(

@@ -5,13 +5,21 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from entrypoints.container import Container
-from entrypoints.http import auth, health, sessions, users, well_known
+from entrypoints.http import auth, health, metrics, oauth, sessions, users, well_known
 from entrypoints.http.errors import install_error_handlers
+from entrypoints.http.metrics import RouteLatency
 from entrypoints.http.middleware import BodySizeLimit, RequestContext
 from entrypoints.http.schemas import Problem
 
+# `model` puts Problem into the components; the schema is declared under the
+# media type that errors are actually sent with.
+_PROBLEM: dict[str, object] = {
+    "model": Problem,
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
 PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
-    "4XX": {"model": Problem, "content": {"application/problem+json": {}}},
+    "4XX": {**_PROBLEM, "description": "Problem details (RFC 9457)"},
+    "503": {**_PROBLEM, "description": "The database is unreachable; retry after Retry-After"},
 }
 
 
@@ -24,9 +32,10 @@ def create_app(container: Container | None = None) -> FastAPI:
         responses=PROBLEM_RESPONSES,
     )
     app.state.container = container
-    for module in (auth, users, sessions, well_known, health):
+    for module in (auth, oauth, users, sessions, well_known, health, metrics):
         app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(RouteLatency, histogram=container.metrics().request_duration)
     app.add_middleware(RequestContext)
     return app

@@ -6,36 +6,51 @@ import uuid
 
 import orjson
 import structlog
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from entrypoints.http.oauth_errors import OAUTH_PREFIX
 from entrypoints.http.problems import PROBLEM_JSON
 
 MAX_BODY_BYTES = 64 * 1024
 REQUEST_ID_HEADER = b"x-request-id"
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised while a streamed body is read. An HTTPException, because FastAPI turns
+    any other error raised while it reads a body into a 400."""
+
+    def __init__(self) -> None:
+        super().__init__(413, f"the request body exceeds {MAX_BODY_BYTES} bytes")
 
 
-async def _send_too_large(send: Send) -> None:
+async def _send_too_large(send: Send, path: str) -> None:
+    detail = f"the request body exceeds {MAX_BODY_BYTES} bytes"
+    content_type = PROBLEM_JSON
+    extra: list[tuple[bytes, bytes]] = []
     body = orjson.dumps(
         {
             "type": "urn:latchkey:problem:payload_too_large",
             "title": "Request Entity Too Large",
             "status": 413,
-            "detail": f"the request body exceeds {MAX_BODY_BYTES} bytes",
+            "detail": detail,
             "code": "payload_too_large",
         }
     )
+    if path.startswith(OAUTH_PREFIX):
+        # Under /oauth/ every error has the RFC 6749 shape (oauth_errors.py), this one too.
+        content_type = "application/json"
+        body = orjson.dumps({"error": "invalid_request", "error_description": detail})
+        extra = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
     await send(
         {
             "type": "http.response.start",
             "status": 413,
             "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-type", content_type.encode()),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
+                *extra,
             ],
         }
     )
@@ -60,7 +75,7 @@ class BodySizeLimit:
                 except ValueError:
                     declared = self.max_bytes + 1
                 if declared > self.max_bytes:
-                    await _send_too_large(send)
+                    await _send_too_large(send, scope["path"])
                     return
         received = 0
         started = False
@@ -84,7 +99,7 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await _send_too_large(send)
+                await _send_too_large(send, scope["path"])
 
 
 class RequestContext:
@@ -120,6 +135,10 @@ def _incoming_id(scope: Scope) -> str | None:
         if name == REQUEST_ID_HEADER:
             text = bytes(value).decode("latin-1")
             # Only ids that cannot inject anything into logs or headers.
-            if 0 < len(text) <= 128 and all(c.isascii() and (c.isalnum() or c in "-_.") for c in text):
+            if 0 < len(text) <= 128 and all(_safe_id_char(c) for c in text):
                 return text
     return None
+
+
+def _safe_id_char(c: str) -> bool:
+    return c.isascii() and (c.isalnum() or c in "-_.")

@@ -6,23 +6,32 @@ from typing import Annotated
 
 from dependency_injector.wiring import Provide, inject
 from fastapi import Depends
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 
 from application.authenticate import Authenticate, Principal
 from domain.errors import InvalidToken
 from entrypoints.container import Container
 
-bearer = HTTPBearer(auto_error=False, description="An access token from login or refresh")
+# Two ways to the same `Authorization: Bearer` header, so that /docs offers
+# both: log in with an email and password (Swagger UI calls /oauth/token), or
+# paste an access token obtained elsewhere.
+password_login = OAuth2PasswordBearer(
+    tokenUrl="/oauth/token",
+    auto_error=False,
+    description="Log in with your email (as username) and password",
+)
+pasted_token = HTTPBearer(auto_error=False, description="An access token from login or refresh")
 
 
 @inject
 def current_principal(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    token: Annotated[str | None, Depends(password_login)],
+    _pasted: Annotated[HTTPAuthorizationCredentials | None, Depends(pasted_token)],
     authenticate: Annotated[Authenticate, Depends(Provide[Container.authenticate])],
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    if not token:
         raise InvalidToken("missing bearer token")
-    return authenticate(credentials.credentials)
+    return authenticate(token)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

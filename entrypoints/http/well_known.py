@@ -1,4 +1,5 @@
-"""Discovery documents: the JWKS that lets any service verify tokens offline."""
+"""Discovery documents: the JWKS that lets any service verify tokens offline, and
+the RFC 8414 metadata that tells OAuth clients where everything is."""
 
 # No `from __future__ import annotations` here: dependency-injector reads the
 # Provide markers inside Annotated at import time, and strings would hide them.
@@ -8,16 +9,57 @@ from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from adapters.keys import SigningKeySet
+from adapters.keys import KeySetProvider
+from application.oauth import GRANT_TYPES
 from entrypoints.container import Container
+from entrypoints.settings import Settings
 
 router = APIRouter(prefix="/.well-known", tags=["discovery"])
 
-# Short enough that a newly rotated key reaches verifiers well before it signs.
-CACHE = {"Cache-Control": "public, max-age=300"}
+# A new key signs within seconds of a rotation, before caches expire: verifiers
+# refetch the JWKS when they meet an unknown kid (docs/integrating.md), so this
+# only bounds how long they keep a key that has been dropped.
+JWKS_CACHE = {"Cache-Control": "public, max-age=300"}
+METADATA_CACHE = {"Cache-Control": "public, max-age=3600"}
 
 
-@router.get("/jwks.json", response_model=dict[str, Any])
+class JwkSetResponse(JSONResponse):
+    media_type = "application/jwk-set+json"  # RFC 7517 8.5.1
+
+
+@router.get("/jwks.json", response_model=dict[str, Any], response_class=JwkSetResponse)
 @inject
-def jwks(keys: Annotated[SigningKeySet, Depends(Provide[Container.keys])]) -> JSONResponse:
-    return JSONResponse(keys.public_jwks(), headers=CACHE, media_type="application/jwk-set+json")
+def jwks(keys: Annotated[KeySetProvider, Depends(Provide[Container.keys])]) -> JwkSetResponse:
+    """RFC 7517 key set: the public half of every key that may have signed a live token."""
+    return JwkSetResponse(keys.current().public_jwks(), headers=JWKS_CACHE)
+
+
+@router.get("/oauth-authorization-server", response_model=dict[str, Any])
+@inject
+def authorization_server_metadata(
+    settings: Annotated[Settings, Depends(Provide[Container.settings])],
+) -> JSONResponse:
+    """RFC 8414 authorization server metadata, every URL built from LATCHKEY_ISSUER."""
+    return JSONResponse(metadata(settings.issuer), headers=METADATA_CACHE)
+
+
+def metadata(issuer: str) -> dict[str, object]:
+    return {
+        "issuer": issuer,
+        "token_endpoint": f"{issuer}/oauth/token",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "revocation_endpoint": f"{issuer}/oauth/revoke",
+        "introspection_endpoint": f"{issuer}/oauth/introspect",
+        "grant_types_supported": list(GRANT_TYPES),
+        # RFC 8414 requires this member. Its values are response_type values of
+        # the authorization endpoint, which Latchkey does not have (neither of
+        # its grants uses one), so the truthful list is empty; "none" would
+        # claim an authorization endpoint that answers without a token.
+        "response_types_supported": [],
+        # A public client names itself with client_id ("none"); a service client
+        # authenticates with HTTP Basic.
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
+        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "service_documentation": f"{issuer}/docs",
+    }

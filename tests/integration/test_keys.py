@@ -1,12 +1,10 @@
-"""Signing keys: generation, thumbprint kids, PEM loading, the public JWKS and key files."""
+"""Signing keys: generation, thumbprint kids, PEM loading and the public JWKS."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
-import stat
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -15,7 +13,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from adapters.keys import (
     SigningKeySet,
     generate_signing_key,
-    load_or_create_signing_key,
     signing_key_from_pem,
 )
 
@@ -142,49 +139,3 @@ def test_a_public_key_pem_is_refused() -> None:
     public_pem = generate_signing_key("ES256").key.as_pem(private=False).decode()
     with pytest.raises(ValueError, match="private key"):
         signing_key_from_pem(public_pem, "ES256")
-
-
-def test_a_missing_key_file_is_created_private_with_its_directories(tmp_path: Path) -> None:
-    path = tmp_path / "var" / "keys" / "signing-key-ES256.pem"
-
-    created = load_or_create_signing_key(path, "ES256")
-
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert path.read_text().startswith("-----BEGIN PRIVATE KEY-----")
-    assert load_or_create_signing_key(path, "ES256").kid == created.kid
-    assert list(path.parent.iterdir()) == [path]  # no temporary file left behind
-
-
-def test_a_stored_key_of_another_algorithm_is_kept_and_a_sibling_file_is_used(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "signing-key.pem"
-    ec_key = load_or_create_signing_key(path, "ES256")
-    original = path.read_bytes()
-
-    ed_key = load_or_create_signing_key(path, "EdDSA")
-
-    assert ed_key.alg == "EdDSA"
-    assert path.read_bytes() == original
-    assert (tmp_path / "signing-key-EdDSA.pem").exists()
-    assert load_or_create_signing_key(path, "EdDSA").kid == ed_key.kid
-    assert load_or_create_signing_key(path, "ES256").kid == ec_key.kid
-
-
-def test_a_key_file_named_for_its_algorithm_that_holds_another_is_an_error(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "signing-key-RS256.pem"
-    path.write_text(generate_signing_key("ES256").private_pem())
-
-    with pytest.raises(ValueError, match="RS256 needs an RSA"):
-        load_or_create_signing_key(path, "RS256")
-
-
-def test_a_corrupt_key_file_is_an_error_not_silently_replaced(tmp_path: Path) -> None:
-    path = tmp_path / "signing-key.pem"
-    path.write_text("corrupt")
-
-    with pytest.raises(ValueError, match="PEM"):
-        load_or_create_signing_key(path, "ES256")
-    assert path.read_text() == "corrupt"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
 
 from adapters.sql.engine import make_engine
 from adapters.sql.migrate import alembic_config, current_and_head, is_up_to_date, upgrade
@@ -61,5 +62,21 @@ def test_migrating_over_a_given_sqlite_connection_leaves_its_foreign_keys_enforc
             command.upgrade(config, "head")
             assert not connection.in_transaction()
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_the_clients_and_signing_keys_migration_can_be_undone_and_redone(
+    database_url: str,
+) -> None:
+    upgrade(database_url)
+    command.downgrade(alembic_config(database_url), "0001")
+    engine = make_engine(database_url)
+    try:
+        tables = set(inspect(engine).get_table_names())
+        assert {"users", "sessions", "refresh_tokens"} <= tables
+        assert not {"service_clients", "signing_keys"} & tables
+        upgrade(database_url)
+        assert is_up_to_date(engine)
     finally:
         engine.dispose()

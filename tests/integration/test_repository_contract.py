@@ -1,5 +1,8 @@
 """The repository contract: every unit-of-work implementation (SQLite,
-PostgreSQL, the in-memory fake) must pass each test here unchanged."""
+PostgreSQL, the in-memory fake) must pass each test here unchanged.
+
+Concurrency (two instances adding a signing key at once) is shown on the SQL
+backends only, in test_signing_key_store.py: the fake is single-threaded."""
 
 from __future__ import annotations
 
@@ -10,8 +13,10 @@ from uuid import uuid4
 import pytest
 
 from application.ports import UnitOfWorkFactory
+from domain.client import ServiceClient
 from domain.errors import EmailTaken
 from domain.session import RefreshToken, Session
+from domain.signing_key import SigningKeyRecord
 from domain.user import Email, User
 
 # Microseconds on purpose: both databases must keep them exactly.
@@ -342,3 +347,124 @@ def test_datetimes_read_back_as_aware_utc_equal_to_what_was_stored(
         assert isinstance(value, datetime)
         assert value.utcoffset() == timedelta(0)
         assert value == expected
+
+
+# Service clients
+
+
+def a_client(name: str = "billing", **changes: object) -> ServiceClient:
+    client = ServiceClient(id=str(uuid4()), name=name, secret_hash="f" * 64, created_at=T0)
+    return replace(client, **changes)  # type: ignore[arg-type]
+
+
+def test_a_client_reads_back_equal_and_the_list_is_oldest_first(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    newer = a_client("reports", created_at=T0 + timedelta(minutes=1))
+    older = a_client("billing")
+    with uow_factory() as uow:
+        uow.clients.add(newer)
+        uow.clients.add(older)
+        uow.commit()
+
+    with uow_factory() as uow:
+        assert uow.clients.get(older.id) == older
+        assert list(uow.clients.list_all()) == [older, newer]
+
+
+def test_any_public_client_id_reads_as_no_registered_client(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    with uow_factory() as uow:
+        for client_id in ("my-spa", "Mobile App 2.0", "x" * 255, str(uuid4())):
+            assert uow.clients.get(client_id) is None
+
+
+def test_deleting_a_client_says_whether_it_existed(uow_factory: UnitOfWorkFactory) -> None:
+    doomed, kept = a_client("old"), a_client("new")
+    with uow_factory() as uow:
+        uow.clients.add(doomed)
+        uow.clients.add(kept)
+        uow.commit()
+
+    with uow_factory() as uow:
+        assert uow.clients.delete(doomed.id)
+        assert not uow.clients.delete(doomed.id)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.clients.get(doomed.id) is None
+        assert list(uow.clients.list_all()) == [kept]
+
+
+# Signing keys
+
+
+def a_key(generation: int, **changes: object) -> SigningKeyRecord:
+    key = SigningKeyRecord(
+        kid=f"kid-{generation}-{uuid4().hex[:8]}",
+        alg="ES256",
+        generation=generation,
+        sealed_private_key=b"\x01sealed\x00\xff" + bytes([generation]),
+        created_at=T0 + timedelta(days=generation),
+    )
+    return replace(key, **changes)  # type: ignore[arg-type]
+
+
+def test_signing_keys_read_back_equal_in_generation_order(uow_factory: UnitOfWorkFactory) -> None:
+    second, first = a_key(2), a_key(1, retired_at=T0 + timedelta(days=2))
+    with uow_factory() as uow:
+        assert uow.signing_keys.add(second)
+        assert uow.signing_keys.add(first)
+        uow.commit()
+
+    with uow_factory() as uow:
+        assert list(uow.signing_keys.list_all()) == [first, second]
+
+
+def test_a_taken_generation_is_refused_and_the_transaction_stays_usable(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    winner, loser, later = a_key(1), a_key(1), a_key(2)
+    with uow_factory() as uow:
+        assert uow.signing_keys.add(winner)
+        uow.commit()
+
+    with uow_factory() as uow:
+        assert not uow.signing_keys.add(loser)
+        assert not uow.signing_keys.add(replace(later, kid=winner.kid))
+        assert uow.signing_keys.add(later)
+        uow.commit()
+    with uow_factory() as uow:
+        assert list(uow.signing_keys.list_all()) == [winner, later]
+
+
+def test_retire_older_retires_the_active_keys_below_a_generation_only(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    long_retired = a_key(1, retired_at=T0)
+    active, newest = a_key(2), a_key(3)
+    now = T0 + timedelta(days=9)
+    with uow_factory() as uow:
+        for key in (long_retired, active, newest):
+            uow.signing_keys.add(key)
+        uow.signing_keys.retire_older(3, now)
+        uow.commit()
+
+    with uow_factory() as uow:
+        assert list(uow.signing_keys.list_all()) == [
+            long_retired,
+            replace(active, retired_at=now),
+            newest,
+        ]
+
+
+def test_a_deleted_signing_key_is_gone(uow_factory: UnitOfWorkFactory) -> None:
+    old, current = a_key(1, retired_at=T0), a_key(2)
+    with uow_factory() as uow:
+        uow.signing_keys.add(old)
+        uow.signing_keys.add(current)
+        uow.signing_keys.delete(old.kid)
+        uow.commit()
+
+    with uow_factory() as uow:
+        assert list(uow.signing_keys.list_all()) == [current]

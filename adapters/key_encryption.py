@@ -1,0 +1,89 @@
+"""Private signing keys encrypted at rest, so that they can live in the shared database.
+
+AES-256-GCM under a key derived (HKDF-SHA256) from LATCHKEY_KEY_ENCRYPTION_KEY.
+The key id and algorithm are bound in as associated data: a sealed key copied
+onto another row does not open.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from adapters.keys import SigningKey, generate_signing_key, signing_key_from_pem
+from application.ports import NewSigningKey
+
+MIN_KEY_BYTES = 32
+_VERSION = b"\x01"
+_NONCE_BYTES = 12
+_TAG_BYTES = 16
+_INFO = b"latchkey signing key encryption"
+
+
+class KeyDecryptionError(ValueError):
+    """A stored key that does not open: a wrong key-encryption key, or a damaged row."""
+
+
+class SigningKeyCipher:
+    def __init__(self, key_encryption_key: bytes) -> None:
+        if len(key_encryption_key) < MIN_KEY_BYTES:
+            raise ValueError(f"the key-encryption key must be at least {MIN_KEY_BYTES} bytes")
+        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(
+            key_encryption_key
+        )
+        self._aead = AESGCM(derived)
+
+    def seal(self, key: SigningKey) -> bytes:
+        # A random 96-bit nonce per seal: keys are sealed a handful of times in
+        # a deployment's life, far below the birthday bound of GCM nonces.
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        plaintext = key.private_pem().encode("ascii")
+        return _VERSION + nonce + self._aead.encrypt(nonce, plaintext, _bound_to(key.kid, key.alg))
+
+    def open(self, kid: str, alg: str, sealed: bytes) -> SigningKey:
+        header = len(_VERSION) + _NONCE_BYTES
+        if len(sealed) < header + _TAG_BYTES or not sealed.startswith(_VERSION):
+            raise KeyDecryptionError(f"signing key {kid} is not a sealed key")
+        nonce, ciphertext = sealed[len(_VERSION) : header], sealed[header:]
+        try:
+            pem = self._aead.decrypt(nonce, ciphertext, _bound_to(kid, alg))
+        except InvalidTag:
+            raise KeyDecryptionError(
+                f"signing key {kid} does not decrypt: LATCHKEY_KEY_ENCRYPTION_KEY is not "
+                "the key it was stored with"
+            ) from None
+        key = signing_key_from_pem(pem.decode("ascii"), alg)
+        if key.kid != kid:
+            raise KeyDecryptionError(f"signing key {kid} holds another key")
+        return key
+
+
+class SealedKeyFactory:
+    """Makes new keys for the configured algorithm, sealed for storage.
+
+    `seed_pem` (LATCHKEY_SIGNING_KEY) becomes the first key of a fresh install,
+    so a deployment that had a configured key keeps verifying its tokens.
+    """
+
+    def __init__(self, cipher: SigningKeyCipher, alg: str, seed_pem: str | None = None) -> None:
+        self._cipher = cipher
+        self._alg = alg
+        # Parsed now: a seed that does not fit the algorithm stops the start-up.
+        self._seed = signing_key_from_pem(seed_pem, alg) if seed_pem else None
+
+    def generate(self) -> NewSigningKey:
+        return self._sealed(generate_signing_key(self._alg))
+
+    def initial(self) -> NewSigningKey:
+        return self._sealed(self._seed) if self._seed is not None else self.generate()
+
+    def _sealed(self, key: SigningKey) -> NewSigningKey:
+        return NewSigningKey(kid=key.kid, alg=key.alg, sealed_private_key=self._cipher.seal(key))
+
+
+def _bound_to(kid: str, alg: str) -> bytes:
+    return f"latchkey signing key|{kid}|{alg}".encode()

@@ -1,0 +1,132 @@
+"""OAuth clients: registering service clients, and telling who a request comes from.
+
+Two kinds of client exist. A public client (a browser or mobile app) cannot
+keep a secret: it only names itself with a `client_id`, which the session keeps.
+A service client (another microservice) is registered with
+`latchkey clients create` and proves itself with its secret (HTTP Basic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from application.ports import (
+    AuditLog,
+    ClientSecretHasher,
+    Clock,
+    IdGenerator,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from domain.client import ServiceClient, check_client_name, check_public_client_id
+from domain.errors import ClientNotFound, InvalidClient
+
+# Hashed when the client is unknown, so that an unknown id costs what a wrong secret costs.
+_NO_SUCH_DIGEST = "0" * 64
+
+
+@dataclass(frozen=True)
+class PresentedClient:
+    """What a request says about its client: an id, with a secret when it authenticates."""
+
+    client_id: str
+    secret: str | None = None
+
+
+def presented_client(
+    basic: tuple[str, str] | None, body_client_id: str | None
+) -> PresentedClient | None:
+    """Merge HTTP Basic credentials and a `client_id` form parameter (RFC 6749 2.3).
+
+    Basic credentials with an empty secret only name a public client (Swagger
+    UI sends `Basic base64(":")` when no client is filled in); with an empty
+    id too, they say nothing at all.
+    """
+    if basic is None:
+        return PresentedClient(body_client_id) if body_client_id else None
+    basic_id, secret = basic
+    if body_client_id and body_client_id != basic_id:
+        # Claiming to be one client with the credentials of another.
+        raise InvalidClient("client_id does not match the client credentials")
+    if secret:
+        return PresentedClient(basic_id, secret)
+    return PresentedClient(basic_id) if basic_id else None
+
+
+class ClientAuthenticator:
+    def __init__(self, secrets: ClientSecretHasher) -> None:
+        self._secrets = secrets
+
+    def authenticate(self, uow: UnitOfWork, presented: PresentedClient | None) -> ServiceClient:
+        """The service client that proved itself with its secret; else InvalidClient."""
+        if presented is None or not presented.secret:
+            raise InvalidClient("client authentication required")
+        client = uow.clients.get(presented.client_id)
+        stored = client.secret_hash if client is not None else _NO_SUCH_DIGEST
+        if not self._secrets.matches(presented.secret, stored) or client is None:
+            raise InvalidClient("unknown client or wrong secret")
+        return client
+
+    def identify(self, uow: UnitOfWork, presented: PresentedClient | None) -> str | None:
+        """The client a request comes from: an authenticated service client, a
+        public client that named itself, or None when it said nothing."""
+        if presented is None:
+            return None
+        if presented.secret:
+            return self.authenticate(uow, presented).id
+        client_id = check_public_client_id(presented.client_id)
+        # A registered client must prove itself: without this, anyone could
+        # obtain tokens whose client_id claims to be another service.
+        if uow.clients.get(client_id) is not None:
+            raise InvalidClient("this client must authenticate")
+        return client_id
+
+
+@dataclass(frozen=True)
+class CreatedClient:
+    client: ServiceClient
+    secret: str  # shown once, never stored
+
+
+class ManageClients:
+    """Operator actions on service clients (the `latchkey clients` CLI)."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        secrets: ClientSecretHasher,
+        clock: Clock,
+        ids: IdGenerator,
+        audit: AuditLog,
+    ) -> None:
+        self._uow = uow
+        self._secrets = secrets
+        self._clock = clock
+        self._ids = ids
+        self._audit = audit
+
+    def create(self, name: str) -> CreatedClient:
+        secret = self._secrets.new_secret()
+        client = ServiceClient(
+            id=str(self._ids.new_id()),
+            name=check_client_name(name),
+            secret_hash=self._secrets.digest(secret),
+            created_at=self._clock.now(),
+        )
+        with self._uow() as uow:
+            uow.clients.add(client)
+            uow.commit()
+        self._audit.event("client_created", client_id=client.id)
+        return CreatedClient(client=client, secret=secret)
+
+    def list(self) -> Sequence[ServiceClient]:
+        with self._uow() as uow:
+            return uow.clients.list_all()
+
+    def delete(self, client_id: str) -> None:
+        with self._uow() as uow:
+            if not uow.clients.delete(client_id):
+                raise ClientNotFound("no such client")
+            uow.commit()
+        self._audit.event("client_deleted", client_id=client_id)

@@ -1,0 +1,44 @@
+"""OAuth clients: registered service clients, and the ids that public clients name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.errors import InvalidInput, InvalidRequest
+
+MAX_CLIENT_ID_LENGTH = 255
+MAX_CLIENT_NAME_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class ServiceClient:
+    """A confidential client (another service) that authenticates with a secret.
+
+    Only a keyed hash of the secret is kept; the secret is shown once, at creation.
+    """
+
+    id: str
+    name: str
+    secret_hash: str
+    created_at: datetime
+
+
+def check_client_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_CLIENT_NAME_LENGTH or not name.isprintable():
+        raise InvalidInput(
+            f"client name must be 1 to {MAX_CLIENT_NAME_LENGTH} printable characters"
+        )
+    return name
+
+
+def check_public_client_id(client_id: str) -> str:
+    """RFC 6749 A.1: a client_id is visible ASCII (VSCHAR); ours also fits the sessions column."""
+    if (
+        not client_id
+        or len(client_id) > MAX_CLIENT_ID_LENGTH
+        or not all(" " <= ch <= "~" for ch in client_id)
+    ):
+        raise InvalidRequest("client_id is not a valid client identifier")
+    return client_id

@@ -1,0 +1,167 @@
+"""The OAuth 2 endpoints: token (RFC 6749), revocation (RFC 7009), introspection (RFC 7662).
+
+Bodies are form-encoded; errors take the RFC 6749 shape (oauth_errors.py).
+"""
+
+# No `from __future__ import annotations` here: dependency-injector reads the
+# Provide markers inside Annotated at import time, and strings would hide them.
+from typing import Annotated, Any
+from urllib.parse import unquote_plus
+
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+
+from application.clients import PresentedClient, presented_client
+from application.oauth import ExchangeGrant, GrantRequest, Introspect, RevokeToken
+from domain.errors import InvalidClient, InvalidRequest
+from entrypoints.container import Container
+from entrypoints.http.oauth_errors import NO_STORE
+from entrypoints.http.oauth_schemas import (
+    IntrospectionResponse,
+    OAuthError,
+    PresentedTokenForm,
+    TokenForm,
+)
+from entrypoints.http.schemas import TokenPairResponse
+
+FORM_URLENCODED = "application/x-www-form-urlencoded"
+_OAUTH_ERROR = {"model": OAuthError, "content": {"application/json": {}}}
+
+router = APIRouter(
+    prefix="/oauth",
+    tags=["oauth"],
+    responses={
+        "4XX": {**_OAUTH_ERROR, "description": "RFC 6749 error"},
+        "503": {**_OAUTH_ERROR, "description": "temporarily_unavailable; retry after Retry-After"},
+    },
+)
+
+client_basic = HTTPBasic(
+    auto_error=False,
+    scheme_name="ClientBasic",
+    description="A service client's client_id and secret (`latchkey clients create`)",
+)
+ClientCredentials = Annotated[HTTPBasicCredentials | None, Depends(client_basic)]
+
+
+def required_client(credentials: ClientCredentials) -> HTTPBasicCredentials:
+    # A dependency, so it is checked before the body: without credentials the
+    # answer is 401, whatever else is wrong with the request.
+    if credentials is None:
+        raise InvalidClient("client authentication required")
+    return credentials
+
+
+# Appended to the Basic requirement: "or no authentication at all" (public clients).
+OPTIONAL_CLIENT_AUTH: dict[str, Any] = {"security": [{}]}
+
+
+# Every parameter of the three endpoints; others are ignored (RFC 6749 3.1).
+PARAMETERS = (
+    "grant_type",
+    "username",
+    "password",
+    "refresh_token",
+    "scope",
+    "client_id",
+    "client_secret",
+    "token",
+    "token_type_hint",
+)
+
+
+async def oauth_form(request: Request) -> None:
+    """RFC 6749 3.1-3.2: a form-encoded body, no parameter twice; client secrets only in Basic.
+
+    A parameter without a value counts as absent, as FastAPI reads it.
+    """
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if content_type != FORM_URLENCODED:
+        raise InvalidRequest(f"the body must be {FORM_URLENCODED}")
+    form = await request.form()  # already parsed by FastAPI: this is its cached copy
+    for name in PARAMETERS:
+        if len([value for value in form.getlist(name) if value]) > 1:
+            raise InvalidRequest(f"{name} is repeated")
+    if form.get("client_secret"):  # Swagger UI may send it empty
+        raise InvalidRequest("client_secret belongs in HTTP Basic authentication")
+
+
+def _client(
+    credentials: HTTPBasicCredentials | None, client_id: str | None
+) -> PresentedClient | None:
+    basic = None
+    if credentials is not None:
+        # RFC 6749 2.3.1: both halves are form-encoded before Basic encoding.
+        basic = (unquote_plus(credentials.username), unquote_plus(credentials.password))
+    return presented_client(basic, client_id)
+
+
+@router.post(
+    "/token",
+    response_model=TokenPairResponse,
+    dependencies=[Depends(oauth_form)],
+    openapi_extra=OPTIONAL_CLIENT_AUTH,
+)
+@inject
+def token(
+    form: Annotated[TokenForm, Form()],
+    credentials: ClientCredentials,
+    request: Request,
+    response: Response,
+    use_case: Annotated[ExchangeGrant, Depends(Provide[Container.exchange_grant])],
+) -> TokenPairResponse:
+    """RFC 6749 token endpoint: `grant_type=password` (`username` is the email) or
+    `grant_type=refresh_token`; a public client may name itself with `client_id`."""
+    user_agent = request.headers.get("user-agent")
+    pair = use_case(
+        GrantRequest(
+            grant_type=form.grant_type,
+            client=_client(credentials, form.client_id),
+            username=form.username,
+            password=form.password,
+            refresh_token=form.refresh_token,
+            device_name=user_agent[:255] if user_agent else None,
+            client_ip=request.client.host if request.client else None,
+        )
+    )
+    response.headers.update(NO_STORE)
+    return TokenPairResponse.of(pair)
+
+
+@router.post(
+    "/revoke",
+    status_code=200,
+    response_class=Response,
+    responses={200: {"description": "Revoked, or nothing to revoke: the body is empty"}},
+    dependencies=[Depends(oauth_form)],
+    openapi_extra=OPTIONAL_CLIENT_AUTH,
+)
+@inject
+def revoke(
+    form: Annotated[PresentedTokenForm, Form()],
+    credentials: ClientCredentials,
+    use_case: Annotated[RevokeToken, Depends(Provide[Container.revoke_token])],
+) -> Response:
+    """RFC 7009: ends the session of a refresh or access token; 200 whatever the token was."""
+    use_case(_client(credentials, form.client_id), form.token, form.token_type_hint)
+    return Response(status_code=200, headers=NO_STORE)
+
+
+@router.post(
+    "/introspect",
+    response_model=IntrospectionResponse,
+    response_model_exclude_none=True,
+    dependencies=[Depends(oauth_form)],
+)
+@inject
+def introspect(
+    form: Annotated[PresentedTokenForm, Form()],
+    credentials: Annotated[HTTPBasicCredentials, Depends(required_client)],
+    use_case: Annotated[Introspect, Depends(Provide[Container.introspect])],
+) -> JSONResponse:
+    """RFC 7662, for service clients (HTTP Basic): `{"active": false}` for any token not live."""
+    info = use_case(_client(credentials, form.client_id), form.token, form.token_type_hint)
+    body = IntrospectionResponse.of(info).model_dump(mode="json", exclude_none=True)
+    return JSONResponse(body, headers=NO_STORE)

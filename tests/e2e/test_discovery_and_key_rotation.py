@@ -1,0 +1,98 @@
+"""RFC 8414 metadata, the JWKS, and signing keys kept sealed in the database and rotated."""
+
+from __future__ import annotations
+
+import stat
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from adapters.keys import generate_signing_key
+from adapters.sql.tables import signing_keys
+from tests.e2e.conftest import Api
+from tests.e2e.oauth_requests import header
+
+RETENTION = timedelta(seconds=900 + 10 + 5)  # access TTL + leeway + reload interval
+
+
+@pytest.mark.parametrize("settings_overrides", [{"issuer": "https://auth.example.com/"}])
+def test_the_metadata_names_every_endpoint_under_the_issuer(api: Api) -> None:
+    response = api.client.get("/.well-known/oauth-authorization-server")
+
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "public, max-age=3600"
+    base = "https://auth.example.com"
+    assert response.json() == {
+        "issuer": base,
+        "token_endpoint": f"{base}/oauth/token",
+        "jwks_uri": f"{base}/.well-known/jwks.json",
+        "revocation_endpoint": f"{base}/oauth/revoke",
+        "introspection_endpoint": f"{base}/oauth/introspect",
+        "grant_types_supported": ["password", "refresh_token"],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
+        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "service_documentation": f"{base}/docs",
+    }
+
+
+def test_the_jwks_holds_public_keys_only_and_may_be_cached(api: Api) -> None:
+    response = api.client.get("/.well-known/jwks.json")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/jwk-set+json"
+    assert response.headers["cache-control"] == "public, max-age=300"
+    [key] = response.json()["keys"]
+    assert key["alg"] == "ES256"
+    assert key["use"] == "sig"
+    assert "d" not in key
+
+
+def test_after_a_rotation_new_tokens_use_the_new_key_and_old_ones_keep_working(
+    any_api: Api,
+) -> None:
+    api = any_api
+    api.signup()
+    before = api.login()
+    old_kid = header(before["access_token"])["kid"]
+
+    new_kid = api.container.signing_keys().rotate().kid
+    api.container.keys().reload()  # as every instance does within a few seconds
+    after = api.login()
+
+    assert header(after["access_token"])["kid"] == new_kid != old_kid
+    assert api.me(before["access_token"]).status_code == 200
+    assert api.me(after["access_token"]).status_code == 200
+    published = {k["kid"] for k in api.client.get("/.well-known/jwks.json").json()["keys"]}
+    assert published == {old_kid, new_kid}
+
+    api.clock.advance(RETENTION.total_seconds())
+    api.container.keys().reload()
+    published = {k["kid"] for k in api.client.get("/.well-known/jwks.json").json()["keys"]}
+    assert published == {new_kid}
+    [active, retired] = api.container.signing_keys().list()
+    assert (active.kid, active.status) == (new_kid, "active")
+    assert (retired.kid, retired.status) == (old_kid, "dropped")
+
+
+def test_signing_keys_are_stored_sealed_under_a_generated_development_key(api: Api) -> None:
+    api.signup()
+    api.login()
+
+    with api.container.engine().connect() as connection:
+        [row] = connection.execute(select(signing_keys)).all()
+    assert row.generation == 1
+    assert b"PRIVATE KEY" not in row.sealed_private_key
+    kek = api.container.settings().data_dir / "key-encryption-key"
+    assert stat.S_IMODE(kek.stat().st_mode) == 0o600
+
+
+SEED = generate_signing_key("ES256")
+
+
+@pytest.mark.parametrize("settings_overrides", [{"signing_key": SEED.private_pem()}])
+def test_a_configured_signing_key_becomes_the_first_key(api: Api) -> None:
+    api.signup()
+    assert header(api.login()["access_token"])["kid"] == SEED.kid
