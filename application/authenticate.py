@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
-from application.ports import AccessClaims, AccessTokenSigner, Clock, UnitOfWorkFactory
+from application.ports import (
+    AccessClaims,
+    AccessTokenSigner,
+    Clock,
+    LiveSessions,
+    UnitOfWorkFactory,
+)
 from domain.errors import InvalidToken
 
 
@@ -16,10 +23,24 @@ class Principal:
     claims: AccessClaims
 
 
-class Authenticate:
-    def __init__(self, uow: UnitOfWorkFactory, signer: AccessTokenSigner, clock: Clock) -> None:
+class SessionsInStore:
+    """LiveSessions read straight from the store, every time."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
+
+    def live_until(self, session_id: UUID, user_id: UUID) -> datetime | None:
+        with self._uow() as uow:
+            session = uow.sessions.get(session_id)
+        if session is None or session.user_id != user_id or session.revoked_at is not None:
+            return None
+        return session.expires_at
+
+
+class Authenticate:
+    def __init__(self, signer: AccessTokenSigner, sessions: LiveSessions, clock: Clock) -> None:
         self._signer = signer
+        self._sessions = sessions
         self._clock = clock
 
     def __call__(self, token: str) -> Principal:
@@ -27,8 +48,7 @@ class Authenticate:
         claims = self._signer.verify(token, now)
         # Offline verification cannot see revocation; this service can, so it
         # refuses tokens of revoked sessions (and so of disabled or deleted users) at once.
-        with self._uow() as uow:
-            session = uow.sessions.get(claims.session_id)
-        if session is None or session.user_id != claims.subject or not session.is_live(now):
+        live_until = self._sessions.live_until(claims.session_id, claims.subject)
+        if live_until is None or now >= live_until:
             raise InvalidToken("session is not live")
         return Principal(user_id=claims.subject, session_id=claims.session_id, claims=claims)

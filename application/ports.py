@@ -210,6 +210,17 @@ class SigningKeyFactory(Protocol):
         """The first key of a fresh install: the configured seed key, else a fresh one."""
 
 
+class LiveSessions(Protocol):
+    """Answers whether an access token's session still stands."""
+
+    def live_until(self, session_id: UUID, user_id: UUID) -> datetime | None:
+        """The session's absolute expiry while it is unrevoked and `user_id`'s, else None.
+
+        An implementation may answer from a cache, as long as revocations this
+        process commits are seen at once and others within one second.
+        """
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """Timezone-aware UTC."""

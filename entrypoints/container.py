@@ -7,6 +7,7 @@ from datetime import timedelta
 from dependency_injector import containers, providers
 
 from adapters.audit import StructlogAuditLog
+from adapters.caches import CachedLiveSessions, CachedTokenVerifier, RevocationEpoch
 from adapters.client_secrets import HmacClientSecrets
 from adapters.clock import RandomIds, SystemClock
 from adapters.hashing import Argon2PasswordHasher
@@ -20,7 +21,7 @@ from adapters.strength import ZxcvbnStrengthChecker
 from adapters.throttle import LimitsLoginThrottle, LimitsRequestThrottle
 from adapters.tokens import HmacRefreshTokenCodec, load_or_create_secret
 from application.admin import ManageUsers
-from application.authenticate import Authenticate
+from application.authenticate import Authenticate, SessionsInStore
 from application.clients import ClientAuthenticator, ManageClients
 from application.keys import SigningKeys
 from application.login import LogIn
@@ -87,9 +88,11 @@ class Container(containers.DeclarativeContainer):
         make_engine,
         url=settings.provided.effective_database_url,
         pool_size=settings.provided.database_pool_size,
+        max_overflow=settings.provided.database_max_overflow,
     )
     # A Factory, passed on as a provider: every call is a new unit of work.
-    uow = providers.Factory(SqlUnitOfWork, engine=engine)
+    revocations = providers.Singleton(RevocationEpoch)
+    uow = providers.Factory(SqlUnitOfWork, engine=engine, revocations=revocations)
 
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(RandomIds)
@@ -122,13 +125,18 @@ class Container(containers.DeclarativeContainer):
         key_retention,
         ensure=signing_keys.provided.ensure,
     )
-    signer = providers.Singleton(
+    leeway = providers.Singleton(timedelta, seconds=settings.provided.clock_leeway)
+    jwt_signer = providers.Singleton(
         JwtAccessTokenSigner,
         keys,
         issuer=settings.provided.issuer,
         audience=settings.provided.audiences,
         ttl=policy.provided.access_token_ttl,
-        leeway=providers.Factory(timedelta, seconds=settings.provided.clock_leeway),
+        leeway=leeway,
+    )
+    signer = providers.Singleton(CachedTokenVerifier, jwt_signer, leeway)
+    live_sessions = providers.Singleton(
+        CachedLiveSessions, providers.Singleton(SessionsInStore, uow.provider), revocations
     )
     codec = providers.Singleton(
         HmacRefreshTokenCodec, providers.Singleton(refresh_token_key, settings)
@@ -170,7 +178,7 @@ class Container(containers.DeclarativeContainer):
     limit_signups = providers.Factory(LimitRequests, signup_throttle, audit, "signup")
     limit_refreshes = providers.Factory(LimitRequests, refresh_throttle, audit, "refresh")
     refresh = providers.Factory(Refresh, uow.provider, tokens, audit)
-    authenticate = providers.Factory(Authenticate, uow.provider, signer, clock)
+    authenticate = providers.Factory(Authenticate, signer, live_sessions, clock)
     log_out = providers.Factory(LogOut, uow.provider, clock, audit)
     list_sessions = providers.Factory(ListSessions, uow.provider, clock, policy)
     revoke_session = providers.Factory(RevokeSession, uow.provider, clock, audit, policy)

@@ -6,7 +6,7 @@ commit: the unit of work owns the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -20,9 +20,14 @@ from domain.session import RefreshToken, Session
 from domain.user import Email, User
 
 
+def _nothing() -> None:
+    pass
+
+
 class SqlUserRepository:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, on_revoke: Callable[[], None] = _nothing) -> None:
         self._conn = conn
+        self._on_revoke = on_revoke
 
     def add(self, user: User) -> None:
         # A savepoint keeps the outer transaction usable after the violation
@@ -55,6 +60,7 @@ class SqlUserRepository:
     def delete(self, user_id: UUID) -> None:
         # Explicit deletes rather than trusting ON DELETE CASCADE alone: a
         # SQLite connection without the foreign_keys pragma would leave orphans.
+        self._on_revoke()
         owned = select(sessions.c.id).where(sessions.c.user_id == user_id)
         self._conn.execute(delete(refresh_tokens).where(refresh_tokens.c.session_id.in_(owned)))
         self._conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
@@ -66,8 +72,10 @@ class SqlUserRepository:
 
 
 class SqlSessionRepository:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, on_revoke: Callable[[], None] = _nothing) -> None:
         self._conn = conn
+        # Told of every revocation, so that caches of live sessions forget at commit.
+        self._on_revoke = on_revoke
 
     def add(self, session: Session) -> None:
         self._conn.execute(insert(sessions).values(_session_values(session)))
@@ -95,6 +103,7 @@ class SqlSessionRepository:
         )
 
     def revoke(self, session_id: UUID, now: datetime) -> None:
+        self._on_revoke()
         self._conn.execute(
             update(sessions)
             .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
@@ -102,6 +111,7 @@ class SqlSessionRepository:
         )
 
     def revoke_all(self, user_id: UUID, now: datetime, keep: UUID | None = None) -> None:
+        self._on_revoke()
         statement = update(sessions).where(
             sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)
         )

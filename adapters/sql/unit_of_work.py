@@ -9,6 +9,7 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
+from adapters.caches import RevocationEpoch
 from adapters.sql.clients_and_keys import SqlClientRepository, SqlSigningKeyRepository
 from adapters.sql.repositories import (
     SqlRefreshTokenRepository,
@@ -51,9 +52,11 @@ class SqlUnitOfWork:
     clients: ClientRepository
     signing_keys: SigningKeyRepository
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, revocations: RevocationEpoch | None = None) -> None:
         self._engine = engine
         self._conn: Connection | None = None
+        self._revocations = revocations
+        self._revoked = False
 
     def __enter__(self) -> Self:
         try:
@@ -68,8 +71,8 @@ class SqlUnitOfWork:
             conn.close()
             raise _unavailable(error) from None
         self._conn = conn
-        self.users = SqlUserRepository(conn)
-        self.sessions = SqlSessionRepository(conn)
+        self.users = SqlUserRepository(conn, self._note_revocation)
+        self.sessions = SqlSessionRepository(conn, self._note_revocation)
         self.refresh_tokens = SqlRefreshTokenRepository(conn)
         self.clients = SqlClientRepository(conn)
         self.signing_keys = SqlSigningKeyRepository(conn)
@@ -99,6 +102,13 @@ class SqlUnitOfWork:
             self._connection().commit()
         except _UNAVAILABLE as error:
             raise _unavailable(error) from None
+        if self._revoked and self._revocations is not None:
+            # After the commit: a cache refilled before it would hold the old answer.
+            self._revocations.bump()
+        self._revoked = False
+
+    def _note_revocation(self) -> None:
+        self._revoked = True
 
     def rollback(self) -> None:
         try:

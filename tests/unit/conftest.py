@@ -19,7 +19,7 @@ from uuid import UUID
 import pytest
 
 from application.admin import ManageUsers
-from application.authenticate import Authenticate, Principal
+from application.authenticate import Authenticate, Principal, SessionsInStore
 from application.login import LogIn, LogInCommand
 from application.logout import LogOut
 from application.password import ChangePassword, DeleteAccount
@@ -175,7 +175,7 @@ def build_world(
         sign_up=SignUp(uow, hasher, rules, clock, ids, audit),
         log_in=LogIn(uow, hasher, tokens, throttle, audit),
         refresh=Refresh(uow, tokens, audit),
-        authenticate=Authenticate(uow, signer, clock),
+        authenticate=Authenticate(signer, SessionsInStore(uow), clock),
         log_out=LogOut(uow, clock, audit),
         list_sessions=ListSessions(uow, clock, session_policy),
         revoke_session=RevokeSession(uow, clock, audit, session_policy),

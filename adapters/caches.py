@@ -1,0 +1,112 @@
+"""In-process caches on the hot path of every authenticated request.
+
+Verifying a JWT signature and reading the session on every request would make
+each call cost a public-key operation and a database round trip. Both answers
+are cached, bounded in size, and revocation stays visible: at once for
+revocations this process commits (the RevocationEpoch), within one second for
+those committed elsewhere (another instance, the CLI).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from application.ports import AccessClaims, AccessTokenSigner, LiveSessions
+from domain.errors import InvalidToken
+
+LIVENESS_TTL_SECONDS = 1.0
+MAX_ENTRIES = 100_000
+# Tokens longer than this are refused by the signer without parsing; never cached.
+MAX_CACHED_TOKEN_LENGTH = 8192
+
+
+class RevocationEpoch:
+    """Changes whenever this process commits a revocation, so caches forget at once."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+        self.value = 0
+
+    def bump(self) -> None:
+        # next() on a count is atomic under the GIL, unlike `+= 1`.
+        self.value = next(self._counter)
+
+
+class CachedLiveSessions:
+    """LiveSessions that remembers each answer for at most `ttl_seconds`."""
+
+    def __init__(
+        self,
+        inner: LiveSessions,
+        epoch: RevocationEpoch,
+        *,
+        ttl_seconds: float = LIVENESS_TTL_SECONDS,
+        max_entries: int = MAX_ENTRIES,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._inner = inner
+        self._epoch = epoch
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._monotonic = monotonic
+        self._entries: dict[tuple[UUID, UUID], tuple[float, int, datetime | None]] = {}
+
+    def live_until(self, session_id: UUID, user_id: UUID) -> datetime | None:
+        key = (session_id, user_id)
+        checked = self._monotonic()
+        # Read before asking the store: a revocation committed meanwhile bumps
+        # the epoch past this value, so the entry is stale on its next lookup.
+        epoch = self._epoch.value
+        entry = self._entries.get(key)
+        if entry is not None and entry[1] == epoch and checked - entry[0] < self._ttl:
+            return entry[2]
+        answer = self._inner.live_until(session_id, user_id)
+        if len(self._entries) >= self._max:
+            # Dropping everything is crude but bounded and O(1) amortised; the
+            # next second refills what is actually in use.
+            self._entries.clear()
+        self._entries[key] = (checked, epoch, answer)
+        return answer
+
+
+class CachedTokenVerifier:
+    """An AccessTokenSigner that verifies each distinct token once, until it expires.
+
+    Entries are keyed by the token's SHA-256, so no bearer token is kept in memory.
+    """
+
+    def __init__(
+        self, inner: AccessTokenSigner, leeway: timedelta, *, max_entries: int = MAX_ENTRIES
+    ) -> None:
+        self._inner = inner
+        self._leeway = leeway
+        self._max = max_entries
+        self._entries: dict[bytes, AccessClaims] = {}
+
+    def issue(
+        self, *, user_id: UUID, session_id: UUID, client_id: str, now: datetime
+    ) -> tuple[str, datetime]:
+        return self._inner.issue(
+            user_id=user_id, session_id=session_id, client_id=client_id, now=now
+        )
+
+    def verify(self, token: str, now: datetime) -> AccessClaims:
+        if len(token) > MAX_CACHED_TOKEN_LENGTH:
+            return self._inner.verify(token, now)
+        key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        claims = self._entries.get(key)
+        if claims is not None:
+            if now <= claims.expires_at + self._leeway:
+                return claims
+            self._entries.pop(key, None)
+            raise InvalidToken("access token expired")
+        claims = self._inner.verify(token, now)
+        if len(self._entries) >= self._max:
+            self._entries.clear()
+        self._entries[key] = claims
+        return claims
