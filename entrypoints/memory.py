@@ -31,8 +31,8 @@ def return_large_blocks_to_the_system() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
-    ok = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
-    ok = mallopt(M_ARENA_MAX, ARENA_MAX) == 1 and ok
+    ok = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1)
+    ok = bool(mallopt(M_ARENA_MAX, ARENA_MAX) == 1) and ok
     if not ok:
         log.warning("mallopt refused; memory after hashing bursts may stay high")
     return ok
