@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from passlib.context import CryptContext
+
+T = TypeVar("T")
 
 # OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1 at least.
 MIN_MEMORY_COST = 19456
@@ -51,21 +55,24 @@ class Argon2PasswordHasher:
             argon2__min_desired_rounds=time_cost,
             argon2__parallelism=parallelism,
         )
-        # Each verify holds memory_cost KiB (19 MiB by default): a storm of
-        # logins waits here instead of exhausting memory.
-        self._slots = threading.BoundedSemaphore(max_concurrency or os.cpu_count() or 2)
+        # Each hash holds memory_cost KiB (19 MiB by default), so a storm of
+        # logins queues here instead of exhausting memory. A pool of its own,
+        # not a semaphore in the callers' threads: the C allocator keeps a
+        # freed 19 MiB buffer in the arena of the thread that used it, and the
+        # server's 40 request threads would each keep one.
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_concurrency or os.cpu_count() or 2, thread_name_prefix="argon2"
+        )
         # Verifying this for unknown accounts costs what a real verify costs,
         # so response timing does not reveal which emails have an account.
         self._dummy_hash = self.hash(secrets.token_urlsafe(16))
 
     def hash(self, password: str) -> str:
-        with self._slots:
-            return str(self._context.hash(password))
+        return str(self._in_pool(self._context.hash, password))
 
     def verify(self, password: str, password_hash: str) -> bool:
         try:
-            with self._slots:
-                return bool(self._context.verify(password, password_hash))
+            return bool(self._in_pool(self._context.verify, password, password_hash))
         except (ValueError, TypeError):  # malformed or unknown hash: no match
             return False
 
@@ -78,3 +85,6 @@ class Argon2PasswordHasher:
 
     def verify_dummy(self, password: str) -> None:
         self.verify(password, self._dummy_hash)
+
+    def _in_pool(self, work: Callable[..., T], *args: str) -> T:
+        return self._pool.submit(work, *args).result()

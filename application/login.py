@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from application.ports import AuditLog, LoginThrottle, PasswordHasher, UnitOfWorkFactory
 from application.tokens import TokenPair, TokenServices
-from domain.errors import InvalidCredentials, InvalidEmail
+from domain.errors import InvalidCredentials, InvalidEmail, TooManyRequests
 from domain.session import DEFAULT_CLIENT_ID, start_session
 from domain.user import Email, User
 
@@ -44,35 +44,32 @@ class LogIn:
 
     def __call__(self, command: LogInCommand) -> TokenPair:
         keys = throttle_keys(command.email, command.client_ip)
-        self._throttle.check(keys)
-        user = self._authenticate(command)
-        if user is None:
-            self._throttle.record_failure(keys)
-            self._audit.event("login_failed")
-            raise InvalidCredentials("invalid email or password")
-        # Only the account counter is cleared: an IP stuffing many accounts stays counted.
-        self._throttle.reset(keys[:1])
-        return self._start_session(user, command)
-
-    def _authenticate(self, command: LogInCommand) -> User | None:
         try:
-            email = Email(command.email)
-        except InvalidEmail:
-            email = None
-        user = None
-        if email is not None:
-            with self._uow() as uow:
-                user = uow.users.get_by_email(email)
+            self._throttle.check(keys)
+        except TooManyRequests:
+            self._audit.event("throttled", action="login")
+            raise
+        user = self._find(command.email)
         if user is None:
             # Verify a dummy hash so an unknown email costs as much as a wrong
             # password: response time must not reveal which accounts exist.
             self._hasher.verify_dummy(command.password)
+        elif self._hasher.verify(command.password, user.password_hash) and user.is_active:
+            # Only the account counter is cleared: an IP stuffing many accounts stays counted.
+            self._throttle.reset(keys[:1])
+            return self._start_session(user, command)
+        self._throttle.record_failure(keys)
+        # The user id (when the account exists) shows which account is under attack.
+        self._audit.event("login_failed", user_id=user.id if user else None)
+        raise InvalidCredentials("invalid email or password")
+
+    def _find(self, email: str) -> User | None:
+        try:
+            valid = Email(email)
+        except InvalidEmail:
             return None
-        if not self._hasher.verify(command.password, user.password_hash):
-            return None
-        if not user.is_active:
-            return None
-        return user
+        with self._uow() as uow:
+            return uow.users.get_by_email(valid)
 
     def _start_session(self, user: User, command: LogInCommand) -> TokenPair:
         new_hash = None

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from adapters.key_encryption import KeyDecryptionError
 from adapters.key_store import RELOAD_INTERVAL_SECONDS
-from adapters.sql.migrate import is_up_to_date, upgrade
+from adapters.sql.migrate import SchemaState, schema_state, upgrade
 from application.signup import SignUpCommand
 from domain.errors import DomainError
 from entrypoints.container import Container
@@ -59,10 +59,15 @@ def serve(
     """Serve the HTTP API."""
     container = _container()
     settings = container.settings()
-    if settings.auto_migrate:
+    state = schema_state(container.engine())
+    if state is SchemaState.BEHIND:
+        if not settings.auto_migrate:
+            raise _fail("the database schema is out of date: run `latchkey migrate` first")
         upgrade(settings.effective_database_url)
-    elif not is_up_to_date(container.engine()):
-        raise _fail("the database schema is out of date: run `latchkey migrate` first")
+    elif state is SchemaState.AHEAD:
+        # A later release migrated first (expand-only, docs/deployment.md): this
+        # one keeps serving, so that a rolling upgrade or a rollback needs no downtime.
+        typer.echo("warning: the database schema is newer than this release", err=True)
     # Create the development secrets and the first signing key once, before
     # several workers could race to (they would agree, but why race).
     try:
@@ -77,7 +82,12 @@ def serve(
         port=port or settings.port,
         workers=workers or settings.workers,
         log_level="info",
+        # Every request already logs through the audit log and the metrics;
+        # uvicorn's access line would cost more than the request itself.
+        access_log=False,
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        timeout_keep_alive=settings.keepalive_timeout,
     )
 
 

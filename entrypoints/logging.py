@@ -17,6 +17,9 @@ def configure_logging(level: int = logging.INFO) -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # One write per line: print() sends the text and its newline apart, and
+        # the server's own log lines (stdout, often the same file or pipe) then
+        # land between them, breaking the one-JSON-object-per-line format.
+        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )

@@ -31,9 +31,19 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated
+    # addresses or networks, "*" for any): the load balancer, never the internet,
+    # or a client could pick the address that per-IP throttling counts.
+    forwarded_allow_ips: str = "127.0.0.1"
+    # Seconds an idle HTTP keep-alive connection stays open; a proxy in front
+    # must drop idle upstream connections sooner (deploy/nginx/latchkey.conf).
+    keepalive_timeout: int = Field(default=5, ge=1)
     data_dir: Path = Path("var")
     database_url: str = ""
+    # Per worker process: each holds up to pool_size + max_overflow connections
+    # (docs/deployment.md, connection budgeting).
     database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
     auto_migrate: bool = False
 
     issuer: str = "http://127.0.0.1:8000"

@@ -10,9 +10,12 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.leaks import LEDGER
 
 LATCHKEY = str(Path(sys.executable).with_name("latchkey"))
 
@@ -24,11 +27,27 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class Server:
+    base_url: str
+    pid: int
+    log: Path  # its stdout and stderr, where the JSON log lines go
+
+
 @contextmanager
 def running_server(
     data_dir: Path, database_url: str, *, workers: int = 1, **settings: str
 ) -> Iterator[str]:
     """Start the server, wait until /healthz answers, yield its base URL, stop it."""
+    with serving(data_dir, database_url, workers=workers, **settings) as server:
+        yield server.base_url
+
+
+@contextmanager
+def serving(
+    data_dir: Path, database_url: str, *, workers: int = 1, **settings: str
+) -> Iterator[Server]:
+    """Like running_server, but yields the process id and the log file too."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LATCHKEY_")}
     env.update(
@@ -36,9 +55,12 @@ def running_server(
         LATCHKEY_DATABASE_URL=database_url,
         LATCHKEY_AUTO_MIGRATE="true",
         LATCHKEY_ISSUER=f"http://127.0.0.1:{port}",
-        **{f"LATCHKEY_{k.upper()}": v for k, v in settings.items()},
     )
-    log = (data_dir.parent / f"server-{port}.log").open("w")
+    # Given settings win over the defaults above (instances behind one load
+    # balancer share one issuer; a production-like start does not migrate).
+    env.update({f"LATCHKEY_{k.upper()}": v for k, v in settings.items()})
+    log_path = data_dir.parent / f"server-{port}.log"
+    log = log_path.open("w")
     process = subprocess.Popen(
         [LATCHKEY, "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
@@ -48,7 +70,7 @@ def running_server(
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_healthy(base_url, process)
-        yield base_url
+        yield Server(base_url=base_url, pid=process.pid, log=log_path)
     finally:
         process.terminate()
         try:
@@ -57,6 +79,8 @@ def running_server(
             process.kill()
             process.wait()
         log.close()
+        # The server's log lines are part of what must never hold a secret.
+        LEDGER.record(f"server log {log_path.name}", log_path.read_text(errors="replace"))
 
 
 def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:

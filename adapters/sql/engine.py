@@ -10,22 +10,43 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import ConnectionPoolEntry
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pool_timeout: float = 5,
+    connect_timeout: int = 5,
+) -> Engine:
     """An engine for `sqlite:///path` or `postgresql+psycopg://...`.
 
-    The pool sizes apply to PostgreSQL; SQLite serializes writers anyway.
+    The pool sizes and timeouts apply to PostgreSQL; SQLite serializes writers
+    anyway. Every wait on PostgreSQL is bounded, so that an outage answers 503
+    within seconds instead of holding requests: the connect, a free pooled
+    connection, a statement (server side), and a peer that stopped answering
+    mid-request (TCP keepalives and user timeout, client side).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     return create_engine(
         parsed,
+        # A pooled connection that died while idle (server restart) is
+        # replaced at checkout: recovery needs no restart of the service.
         pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_timeout=5,
+        pool_timeout=pool_timeout,
         isolation_level="READ COMMITTED",
-        connect_args={"connect_timeout": 5, "options": "-c statement_timeout=5000"},
+        connect_args={
+            "connect_timeout": connect_timeout,
+            "options": "-c statement_timeout=5000",
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 10000,
+        },
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -32,6 +34,28 @@ def current_and_head(engine: Engine) -> tuple[str | None, str | None]:
 def is_up_to_date(engine: Engine) -> bool:
     current, head = current_and_head(engine)
     return current == head
+
+
+class SchemaState(Enum):
+    CURRENT = "current"
+    BEHIND = "behind"  # this code has migrations that the database lacks
+    AHEAD = "ahead"  # the database has a migration that this code does not know
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    """Where the database stands against this code's migrations.
+
+    A revision unknown here was applied by a later release: during a rolling
+    upgrade (or a rollback) older instances run on the newer schema, which its
+    expand-only migrations keep compatible (docs/deployment.md).
+    """
+    current, head = current_and_head(engine)
+    if current == head:
+        return SchemaState.CURRENT
+    known = {
+        script.revision for script in ScriptDirectory.from_config(_script_config()).walk_revisions()
+    }
+    return SchemaState.BEHIND if current is None or current in known else SchemaState.AHEAD
 
 
 def _script_config() -> Config:

@@ -21,13 +21,19 @@ from entrypoints.http.schemas import (
     UserResponse,
 )
 from entrypoints.http.security import CurrentPrincipal
+from entrypoints.http.throttling import client_ip, refresh_budget, signup_budget
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-@router.post("/signup", status_code=201, response_model=UserResponse)
+@router.post(
+    "/signup",
+    status_code=201,
+    response_model=UserResponse,
+    dependencies=[Depends(signup_budget)],
+)
 @inject
 def sign_up(
     body: SignUpRequest, use_case: Annotated[SignUp, Depends(Provide[Container.sign_up])]
@@ -49,14 +55,14 @@ def log_in(
             email=body.email,
             password=body.password,
             device_name=body.device_name or _user_agent(request),
-            client_ip=request.client.host if request.client else None,
+            client_ip=client_ip(request),
         )
     )
     response.headers.update(NO_STORE)
     return TokenPairResponse.of(pair)
 
 
-@router.post("/refresh", response_model=TokenPairResponse)
+@router.post("/refresh", response_model=TokenPairResponse, dependencies=[Depends(refresh_budget)])
 @inject
 def refresh(
     body: RefreshRequest,

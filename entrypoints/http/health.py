@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 
 from entrypoints.container import Container
+from entrypoints.http.errors import RETRY_AFTER_OUTAGE
+from entrypoints.http.problems import problem
 
 router = APIRouter(tags=["health"])
 
@@ -30,9 +32,12 @@ async def readyz(
 ) -> JSONResponse:
     try:
         await asyncio.wait_for(asyncio.to_thread(_ping, engine), READY_TIMEOUT_SECONDS)
-    except Exception:
-        return JSONResponse(
-            {"status": "unavailable"}, status_code=503, headers={"Retry-After": "5"}
+    except Exception:  # unreachable, refused, timed out: all mean "not ready"
+        return problem(
+            503,
+            "service_unavailable",
+            "the database does not answer",
+            {"Retry-After": RETRY_AFTER_OUTAGE},
         )
     return JSONResponse({"status": "ok"})
 

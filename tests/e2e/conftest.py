@@ -17,6 +17,7 @@ from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.fakes import FakeClock
+from tests.leaks import watch
 from tests.pg import create_database_or_skip, drop_database
 
 PASSWORD = "correct horse battery staple 42"
@@ -83,6 +84,7 @@ def build_api(settings: Settings) -> Iterator[Api]:
     clock = FakeClock()
     container.clock.override(providers.Object(clock))
     with TestClient(create_app(container), raise_server_exceptions=False) as client:
+        watch(client)
         yield Api(client=client, clock=clock, container=container)
     container.engine().dispose()
     container.unwire()

@@ -5,10 +5,17 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from adapters.sql.engine import make_engine
-from adapters.sql.migrate import alembic_config, current_and_head, is_up_to_date, upgrade
+from adapters.sql.migrate import (
+    SchemaState,
+    alembic_config,
+    current_and_head,
+    is_up_to_date,
+    schema_state,
+    upgrade,
+)
 from adapters.sql.tables import metadata
 
 
@@ -78,5 +85,23 @@ def test_the_clients_and_signing_keys_migration_can_be_undone_and_redone(
         assert not {"service_clients", "signing_keys"} & tables
         upgrade(database_url)
         assert is_up_to_date(engine)
+    finally:
+        engine.dispose()
+
+
+def test_a_schema_is_behind_until_migrated_and_ahead_once_a_later_release_migrated_it(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url)
+    try:
+        assert schema_state(engine) is SchemaState.BEHIND
+        command.upgrade(alembic_config(database_url), "0001")
+        assert schema_state(engine) is SchemaState.BEHIND
+        upgrade(database_url)
+        assert schema_state(engine) is SchemaState.CURRENT
+
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999_later'"))
+        assert schema_state(engine) is SchemaState.AHEAD
     finally:
         engine.dispose()

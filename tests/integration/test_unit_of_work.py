@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
@@ -72,6 +73,32 @@ def test_a_lock_wait_past_the_statement_timeout_raises_service_unavailable(
                 waiter.users.update(user)
     finally:
         engine.dispose()
+
+
+def test_an_exhausted_pool_raises_service_unavailable_after_the_pool_timeout(
+    postgres_url: str,
+) -> None:
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0, pool_timeout=0.5)
+    try:
+        # The first connection is held, so the unit of work waits for a second.
+        with engine.connect(), pytest.raises(ServiceUnavailable), SqlUnitOfWork(engine):
+            pass
+    finally:
+        engine.dispose()
+
+
+def test_a_server_that_never_answers_raises_service_unavailable_after_the_connect_timeout() -> None:
+    # Accepts TCP connections (the kernel does) but never says a word: a hung host.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/x", connect_timeout=2)
+        try:
+            with pytest.raises(ServiceUnavailable), SqlUnitOfWork(engine):
+                pass
+        finally:
+            engine.dispose()
 
 
 def _terminate_backends(url: str) -> None:

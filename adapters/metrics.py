@@ -1,0 +1,73 @@
+"""Prometheus metrics: a counter per security event and request latency per route.
+
+The registry is per process (one per container, so that tests can build many
+apps side by side). With several workers each process counts for itself;
+aggregating them (prometheus_client's multiprocess mode) is not done here.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
+
+from application.ports import AuditLog
+
+# Listed up front so that a dashboard sees each at 0 before its first occurrence.
+SECURITY_EVENTS = (
+    "signup",
+    "login",
+    "login_failed",
+    "refresh",
+    "refresh_retried",
+    "refresh_reuse_detected",
+    "logout",
+    "password_changed",
+    "session_revoked",
+    "account_deleted",
+    "throttled",
+)
+
+
+class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.security_events = Counter(
+            "latchkey_security_events",
+            "Security events, as written to the audit log",
+            ["event"],
+            registry=self.registry,
+        )
+        self.request_duration = Histogram(
+            "latchkey_http_request_duration_seconds",
+            "Time to answer an HTTP request, by method and route template",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        for name in SECURITY_EVENTS:
+            self.security_events.labels(event=name)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class CountingAuditLog:
+    """Counts each security event, then writes it to the audit log it wraps."""
+
+    def __init__(self, audit: AuditLog, metrics: Metrics) -> None:
+        self._audit = audit
+        self._counter = metrics.security_events
+
+    def event(
+        self,
+        name: str,
+        *,
+        user_id: UUID | None = None,
+        session_id: UUID | None = None,
+        **fields: object,
+    ) -> None:
+        self._counter.labels(event=name).inc()
+        self._audit.event(name, user_id=user_id, session_id=session_id, **fields)

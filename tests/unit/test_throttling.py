@@ -1,0 +1,94 @@
+"""Throttling as the use cases see it: request budgets per IP, and the audit of
+every refusal."""
+
+from __future__ import annotations
+
+import pytest
+
+from application.login import LogInCommand
+from application.throttling import LimitRequests
+from domain.errors import InvalidCredentials, TooManyRequests
+from tests.fakes import FakeAuditLog
+from tests.unit.conftest import EMAIL, PASSWORD, World
+
+
+class CountingThrottle:
+    """Allows `budget` hits per key."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.hits: dict[str, int] = {}
+
+    def hit(self, key: str) -> None:
+        if self.hits.get(key, 0) >= self.budget:
+            raise TooManyRequests(retry_after=30)
+        self.hits[key] = self.hits.get(key, 0) + 1
+
+
+def test_requests_past_the_budget_of_an_ip_are_refused_and_audited() -> None:
+    audit = FakeAuditLog()
+    limit = LimitRequests(CountingThrottle(budget=2), audit, "signup")
+    limit("198.51.100.7")
+    limit("198.51.100.7")
+
+    with pytest.raises(TooManyRequests) as refused:
+        limit("198.51.100.7")
+
+    assert refused.value.retry_after == 30
+    assert audit.events == [
+        {"event": "throttled", "user_id": None, "session_id": None, "action": "signup"}
+    ]
+    limit("203.0.113.9")
+
+
+def test_each_action_and_ip_has_its_own_budget() -> None:
+    throttle = CountingThrottle(budget=1)
+    signup = LimitRequests(throttle, FakeAuditLog(), "signup")
+    refresh = LimitRequests(throttle, FakeAuditLog(), "refresh")
+
+    signup("198.51.100.7")
+    refresh("198.51.100.7")
+    signup("203.0.113.9")
+
+    assert set(throttle.hits) == {
+        "signup:ip:198.51.100.7",
+        "refresh:ip:198.51.100.7",
+        "signup:ip:203.0.113.9",
+    }
+
+
+def test_a_request_without_a_client_address_is_not_counted() -> None:
+    throttle = CountingThrottle(budget=0)
+
+    LimitRequests(throttle, FakeAuditLog(), "refresh")(None)
+
+    assert throttle.hits == {}
+
+
+def test_a_throttled_login_is_audited_and_starts_no_session(world: World) -> None:
+    world.registered()
+    for _ in range(world.throttle.max_failures):
+        with pytest.raises(InvalidCredentials):
+            world.log_in(LogInCommand(EMAIL, "not the password", client_ip="x"))
+
+    with pytest.raises(TooManyRequests):
+        world.log_in(LogInCommand(EMAIL, PASSWORD, client_ip="x"))
+
+    assert world.audit.events[-1] == {
+        "event": "throttled",
+        "user_id": None,
+        "session_id": None,
+        "action": "login",
+    }
+    assert world.store.sessions == {}
+
+
+def test_a_failed_login_names_the_account_under_attack_when_it_exists(world: World) -> None:
+    user = world.registered()
+    with pytest.raises(InvalidCredentials):
+        world.log_in(LogInCommand(EMAIL, "not the password"))
+    with pytest.raises(InvalidCredentials):
+        world.log_in(LogInCommand("nobody@example.com", "not the password"))
+
+    failures = [e for e in world.audit.events if e["event"] == "login_failed"]
+    assert [e["user_id"] for e in failures] == [user.id, None]
