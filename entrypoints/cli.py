@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 import uvicorn
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 
 from adapters.key_encryption import KeyDecryptionError
 from adapters.key_store import RELOAD_INTERVAL_SECONDS
 from adapters.sql.migrate import SchemaState, schema_state, upgrade
 from application.signup import SignUpCommand
-from domain.errors import DomainError
+from domain.errors import DomainError, ServiceUnavailable
 from entrypoints.container import Container
 from entrypoints.logging import configure_logging
+from entrypoints.settings import Settings
 
 app = typer.Typer(
     help="Latchkey authentication service.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -59,6 +62,34 @@ def serve(
     """Serve the HTTP API."""
     container = _container()
     settings = container.settings()
+    with _database_errors_as_exit(settings):
+        _prepare_database(container)
+    uvicorn.run(
+        "entrypoints.asgi:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        log_level="info",
+        # Every request already logs through the audit log and the metrics;
+        # uvicorn's access line would cost more than the request itself.
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        timeout_keep_alive=settings.keepalive_timeout,
+    )
+
+
+@contextmanager
+def _database_errors_as_exit(settings: Settings) -> Iterator[None]:
+    try:
+        yield
+    except (OperationalError, ServiceUnavailable):
+        where = settings.masked()["LATCHKEY_DATABASE_URL"]
+        raise _fail(f"the database at {where} is unreachable") from None
+
+
+def _prepare_database(container: Container) -> None:
+    settings = container.settings()
     state = schema_state(container.engine())
     if state is SchemaState.BEHIND:
         if not settings.auto_migrate:
@@ -76,26 +107,14 @@ def serve(
         raise _fail(str(error)) from None
     container.codec()
     container.engine().dispose()
-    uvicorn.run(
-        "entrypoints.asgi:app",
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
-        log_level="info",
-        # Every request already logs through the audit log and the metrics;
-        # uvicorn's access line would cost more than the request itself.
-        access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        timeout_keep_alive=settings.keepalive_timeout,
-    )
 
 
 @app.command()
 def migrate() -> None:
     """Apply the database migrations."""
     settings = _container().settings()
-    upgrade(settings.effective_database_url)
+    with _database_errors_as_exit(settings):
+        upgrade(settings.effective_database_url)
     typer.echo("database is up to date")
 
 

@@ -82,42 +82,44 @@ def throttle_namespace(settings: Settings, action: str) -> str:
 class Container(containers.DeclarativeContainer):
     wiring_config = containers.WiringConfiguration(packages=["entrypoints.http"])
 
-    settings = providers.Singleton(Settings)
+    settings = providers.ThreadSafeSingleton(Settings)
 
-    engine = providers.Singleton(
+    engine = providers.ThreadSafeSingleton(
         make_engine,
         url=settings.provided.effective_database_url,
         pool_size=settings.provided.database_pool_size,
         max_overflow=settings.provided.database_max_overflow,
     )
     # A Factory, passed on as a provider: every call is a new unit of work.
-    revocations = providers.Singleton(RevocationEpoch)
+    revocations = providers.ThreadSafeSingleton(RevocationEpoch)
     uow = providers.Factory(SqlUnitOfWork, engine=engine, revocations=revocations)
 
-    clock = providers.Singleton(SystemClock)
-    ids = providers.Singleton(RandomIds)
-    metrics = providers.Singleton(Metrics)
-    audit = providers.Singleton(CountingAuditLog, providers.Singleton(StructlogAuditLog), metrics)
-    hasher = providers.Singleton(Argon2PasswordHasher)
-    policy = providers.Singleton(session_policy, settings)
-    key_cipher = providers.Singleton(
-        SigningKeyCipher, providers.Singleton(key_encryption_key, settings)
+    clock = providers.ThreadSafeSingleton(SystemClock)
+    ids = providers.ThreadSafeSingleton(RandomIds)
+    metrics = providers.ThreadSafeSingleton(Metrics)
+    audit = providers.ThreadSafeSingleton(
+        CountingAuditLog, providers.ThreadSafeSingleton(StructlogAuditLog), metrics
     )
-    key_retention = providers.Singleton(signing_key_retention, settings)
+    hasher = providers.ThreadSafeSingleton(Argon2PasswordHasher)
+    policy = providers.ThreadSafeSingleton(session_policy, settings)
+    key_cipher = providers.ThreadSafeSingleton(
+        SigningKeyCipher, providers.ThreadSafeSingleton(key_encryption_key, settings)
+    )
+    key_retention = providers.ThreadSafeSingleton(signing_key_retention, settings)
     signing_keys = providers.Factory(
         SigningKeys,
         uow.provider,
-        providers.Singleton(
+        providers.ThreadSafeSingleton(
             SealedKeyFactory,
             key_cipher,
             settings.provided.signing_alg,
-            providers.Singleton(signing_key_seed, settings),
+            providers.ThreadSafeSingleton(signing_key_seed, settings),
         ),
         clock,
         audit,
         key_retention,
     )
-    keys = providers.Singleton(
+    keys = providers.ThreadSafeSingleton(
         DatabaseKeySet,
         uow.provider,
         key_cipher,
@@ -125,8 +127,8 @@ class Container(containers.DeclarativeContainer):
         key_retention,
         ensure=signing_keys.provided.ensure,
     )
-    leeway = providers.Singleton(timedelta, seconds=settings.provided.clock_leeway)
-    jwt_signer = providers.Singleton(
+    leeway = providers.ThreadSafeSingleton(timedelta, seconds=settings.provided.clock_leeway)
+    jwt_signer = providers.ThreadSafeSingleton(
         JwtAccessTokenSigner,
         keys,
         issuer=settings.provided.issuer,
@@ -134,42 +136,44 @@ class Container(containers.DeclarativeContainer):
         ttl=policy.provided.access_token_ttl,
         leeway=leeway,
     )
-    signer = providers.Singleton(CachedTokenVerifier, jwt_signer, leeway)
-    live_sessions = providers.Singleton(
-        CachedLiveSessions, providers.Singleton(SessionsInStore, uow.provider), revocations
+    signer = providers.ThreadSafeSingleton(CachedTokenVerifier, jwt_signer, leeway)
+    live_sessions = providers.ThreadSafeSingleton(
+        CachedLiveSessions,
+        providers.ThreadSafeSingleton(SessionsInStore, uow.provider),
+        revocations,
     )
-    codec = providers.Singleton(
-        HmacRefreshTokenCodec, providers.Singleton(refresh_token_key, settings)
+    codec = providers.ThreadSafeSingleton(
+        HmacRefreshTokenCodec, providers.ThreadSafeSingleton(refresh_token_key, settings)
     )
-    throttle = providers.Singleton(
+    throttle = providers.ThreadSafeSingleton(
         LimitsLoginThrottle,
-        storage_uri=providers.Singleton(throttle_storage, settings),
+        storage_uri=providers.ThreadSafeSingleton(throttle_storage, settings),
         max_failures=settings.provided.login_max_failures,
         window_seconds=settings.provided.login_failure_window,
         namespace=providers.Factory(throttle_namespace, settings, "login"),
     )
-    signup_throttle = providers.Singleton(
+    signup_throttle = providers.ThreadSafeSingleton(
         LimitsRequestThrottle,
-        storage_uri=providers.Singleton(throttle_storage, settings),
+        storage_uri=providers.ThreadSafeSingleton(throttle_storage, settings),
         max_requests=settings.provided.signup_max_per_ip,
         window_seconds=settings.provided.signup_window,
         namespace=providers.Factory(throttle_namespace, settings, "signup"),
     )
-    refresh_throttle = providers.Singleton(
+    refresh_throttle = providers.ThreadSafeSingleton(
         LimitsRequestThrottle,
-        storage_uri=providers.Singleton(throttle_storage, settings),
+        storage_uri=providers.ThreadSafeSingleton(throttle_storage, settings),
         max_requests=settings.provided.refresh_max_per_ip,
         window_seconds=settings.provided.refresh_window,
         namespace=providers.Factory(throttle_namespace, settings, "refresh"),
     )
-    password_rules = providers.Singleton(
+    password_rules = providers.ThreadSafeSingleton(
         PasswordRules,
-        policy=providers.Singleton(
+        policy=providers.ThreadSafeSingleton(
             PasswordPolicy, min_length=settings.provided.password_min_length
         ),
-        strength=providers.Singleton(ZxcvbnStrengthChecker),
+        strength=providers.ThreadSafeSingleton(ZxcvbnStrengthChecker),
     )
-    tokens = providers.Singleton(
+    tokens = providers.ThreadSafeSingleton(
         TokenServices, signer=signer, codec=codec, clock=clock, ids=ids, policy=policy
     )
 
@@ -189,10 +193,10 @@ class Container(containers.DeclarativeContainer):
     get_profile = providers.Factory(GetProfile, uow.provider)
     manage_users = providers.Factory(ManageUsers, uow.provider, clock, audit)
 
-    client_secrets = providers.Singleton(
-        HmacClientSecrets, providers.Singleton(refresh_token_key, settings)
+    client_secrets = providers.ThreadSafeSingleton(
+        HmacClientSecrets, providers.ThreadSafeSingleton(refresh_token_key, settings)
     )
-    client_authenticator = providers.Singleton(ClientAuthenticator, client_secrets)
+    client_authenticator = providers.ThreadSafeSingleton(ClientAuthenticator, client_secrets)
     manage_clients = providers.Factory(
         ManageClients, uow.provider, client_secrets, clock, ids, audit
     )

@@ -87,3 +87,15 @@ def test_production_refuses_to_start_without_its_secrets(env: dict[str, str]) ->
     result = run({**env, "LATCHKEY_ENV": "production"}, "serve")
     assert result.returncode != 0
     assert "LATCHKEY_ENV=production requires" in result.stderr
+
+
+def test_serve_and_migrate_say_plainly_when_the_database_is_unreachable(
+    env: dict[str, str],
+) -> None:
+    env = {**env, "LATCHKEY_DATABASE_URL": "postgresql+psycopg://app:hunter2@127.0.0.1:1/x"}
+    for command in (["serve"], ["migrate"]):
+        result = run(env, *command)
+        assert result.returncode == 1
+        assert "is unreachable" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert "hunter2" not in result.stderr
