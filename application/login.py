@@ -86,6 +86,12 @@ class LogIn:
         )
         plain, refresh = self._tokens.new_refresh_token(session, now)
         with self._uow() as uow:
+            # The password was checked outside this transaction; a password
+            # change, disable or delete committed since must win, or the new
+            # session would outlive the revocation that came with it.
+            current = uow.users.get_for_update(user.id)
+            if current is None or current != user:
+                raise InvalidCredentials("account changed during login")
             if new_hash is not None:
                 uow.users.update(replace(user, password_hash=new_hash))
             uow.sessions.add(session)

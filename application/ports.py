@@ -24,6 +24,10 @@ class UserRepository(Protocol):
 
     def get(self, user_id: UUID) -> User | None: ...
 
+    def get_for_update(self, user_id: UUID) -> User | None:
+        """Read the user and lock the row until the transaction ends, so that a
+        login, a password change, a disable and a delete of one user serialize."""
+
     def get_by_email(self, email: Email) -> User | None: ...
 
     def update(self, user: User) -> None:

@@ -62,6 +62,9 @@ class FakeUserRepository:
     def get(self, user_id: UUID) -> User | None:
         return self._s.users.get(user_id)
 
+    def get_for_update(self, user_id: UUID) -> User | None:
+        return self._s.users.get(user_id)
+
     def get_by_email(self, email: Email) -> User | None:
         return next(
             (u for u in self._s.users.values() if u.email.canonical == email.canonical), None

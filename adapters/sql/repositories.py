@@ -44,6 +44,12 @@ class SqlUserRepository:
         row = self._conn.execute(select(users).where(users.c.id == user_id)).one_or_none()
         return _user(row) if row is not None else None
 
+    def get_for_update(self, user_id: UUID) -> User | None:
+        # FOR UPDATE on PostgreSQL; SQLite ignores it, its BEGIN IMMEDIATE already serializes.
+        query = select(users).where(users.c.id == user_id).with_for_update()
+        row = self._conn.execute(query).one_or_none()
+        return _user(row) if row is not None else None
+
     def get_by_email(self, email: Email) -> User | None:
         query = select(users).where(users.c.email_canonical == email.canonical)
         row = self._conn.execute(query).one_or_none()

@@ -468,3 +468,13 @@ def test_a_deleted_signing_key_is_gone(uow_factory: UnitOfWorkFactory) -> None:
 
     with uow_factory() as uow:
         assert list(uow.signing_keys.list_all()) == [current]
+
+
+def test_a_user_read_for_update_equals_the_stored_one(uow_factory: UnitOfWorkFactory) -> None:
+    user = a_user()
+    with uow_factory() as uow:
+        uow.users.add(user)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.users.get_for_update(user.id) == user
+        assert uow.users.get_for_update(uuid4()) is None

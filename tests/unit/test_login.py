@@ -240,3 +240,27 @@ def test_no_audit_event_carries_the_password(world: World) -> None:
 
     assert all(PASSWORD not in repr(e) for e in world.audit.events)
     assert all("not the password" not in repr(e) for e in world.audit.events)
+
+
+@pytest.mark.parametrize("change", ["password changed", "disabled", "deleted"])
+def test_a_login_whose_account_changed_while_its_password_was_checked_starts_no_session(
+    world: World, change: str
+) -> None:
+    user = world.registered()
+    real_verify = world.hasher.verify
+
+    def verify_while_the_account_changes(password: str, password_hash: str) -> bool:
+        ok = real_verify(password, password_hash)
+        store = world.uow.store
+        if change == "deleted":
+            del store.users[user.id]
+        elif change == "disabled":
+            store.users[user.id] = replace(user, disabled_at=T0)
+        else:
+            store.users[user.id] = replace(user, password_hash=world.hasher.hash("new one"))
+        return ok
+
+    world.hasher.verify = verify_while_the_account_changes  # type: ignore[method-assign]
+    with pytest.raises(InvalidCredentials):
+        attempt(world)
+    assert world.uow.store.sessions == {}
