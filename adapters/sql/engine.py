@@ -31,6 +31,8 @@ def make_engine(
         return _sqlite_engine(parsed)
     return create_engine(
         parsed,
+        # Bound values (emails, hashes) never appear in error messages or logs.
+        hide_parameters=True,
         # A pooled connection that died while idle (server restart) is
         # replaced at checkout: recovery needs no restart of the service.
         pool_pre_ping=True,
@@ -54,7 +56,7 @@ def _sqlite_engine(url: URL) -> Engine:
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
+    engine = create_engine(url, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:

@@ -23,7 +23,7 @@ from application.ports import (
     SigningKeyRepository,
     UserRepository,
 )
-from domain.errors import ServiceUnavailable
+from domain.errors import InvalidInput, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,13 @@ class SqlUnitOfWork:
             finally:
                 conn.close()
         if isinstance(exc, _UNAVAILABLE):
+            raise _unavailable(exc) from None
+        if isinstance(exc, sa_exc.DataError):
+            # A value the database cannot store (a NUL byte in text): bad input, not a bug.
+            raise InvalidInput("a value contains characters that cannot be stored") from None
+        if isinstance(exc, sa_exc.IntegrityError):
+            # A row this transaction relied on vanished meanwhile (a user deleted
+            # during its own refresh): nothing was written; a retry gets a clean answer.
             raise _unavailable(exc) from None
 
     def commit(self) -> None:
