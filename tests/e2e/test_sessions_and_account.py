@@ -23,6 +23,7 @@ def test_local_logout_ends_only_this_device(any_api: Api) -> None:
 def test_logout_of_the_others_keeps_this_device(api: Api) -> None:
     api.signup()
     phone, laptop, tablet = api.login(), api.login(), api.login()
+    assert api.me(laptop["access_token"]).status_code == 200  # now cached as live
     assert api.logout(phone["access_token"], "others").status_code == 204
     assert api.me(phone["access_token"]).status_code == 200
     for other in (laptop, tablet):
@@ -33,6 +34,7 @@ def test_logout_of_the_others_keeps_this_device(api: Api) -> None:
 def test_global_logout_ends_every_device(api: Api) -> None:
     api.signup()
     phone, laptop = api.login(), api.login()
+    assert api.me(laptop["access_token"]).status_code == 200  # now cached as live
     assert api.logout(phone["access_token"], "global").status_code == 204
     for pair in (phone, laptop):
         assert api.me(pair["access_token"]).status_code == 401
@@ -64,6 +66,7 @@ def test_sessions_are_listed_with_the_current_one_marked(api: Api) -> None:
 def test_deleting_a_session_revokes_its_tokens_at_once(api: Api) -> None:
     api.signup()
     phone, laptop = api.login(), api.login()
+    assert api.me(laptop["access_token"]).status_code == 200  # now cached as live
     response = api.client.delete(
         f"/v1/sessions/{laptop['session_id']}", headers=_auth(phone["access_token"])
     )
