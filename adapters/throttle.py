@@ -86,6 +86,17 @@ class LimitsLoginThrottle:
         if blocked_until:
             raise TooManyRequests(retry_after=_retry_after(blocked_until))
 
+    def reserve(self, keys: Sequence[str]) -> None:
+        """One atomic hit per key (moving window: a refused hit counts nothing)."""
+        blocked_until = 0.0
+        with _store_reachable():
+            for key in keys:
+                if not self._limiter.hit(self._limit, key):
+                    stats = self._limiter.get_window_stats(self._limit, key)
+                    blocked_until = max(blocked_until, stats.reset_time)
+        if blocked_until:
+            raise TooManyRequests(retry_after=_retry_after(blocked_until))
+
     def record_failure(self, keys: Sequence[str]) -> None:
         with _store_reachable():
             for key in keys:

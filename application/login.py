@@ -44,8 +44,14 @@ class LogIn:
 
     def __call__(self, command: LogInCommand) -> TokenPair:
         keys = throttle_keys(command.email, command.client_ip)
+        account, by_ip = keys[:1], keys[1:]
         try:
-            self._throttle.check(keys)
+            self._throttle.check(by_ip)
+            # The account's attempt is counted before the password is checked, so
+            # a burst of parallel guesses gets no more than the allowed number.
+            # A success clears it; the IP's counter only ever counts failures,
+            # so that many people behind one address can log in.
+            self._throttle.reserve(account)
         except TooManyRequests:
             self._audit.event("throttled", action="login")
             raise
@@ -56,9 +62,9 @@ class LogIn:
             self._hasher.verify_dummy(command.password)
         elif self._hasher.verify(command.password, user.password_hash) and user.is_active:
             # Only the account counter is cleared: an IP stuffing many accounts stays counted.
-            self._throttle.reset(keys[:1])
+            self._throttle.reset(account)
             return self._start_session(user, command)
-        self._throttle.record_failure(keys)
+        self._throttle.record_failure(by_ip)
         # The user id (when the account exists) shows which account is under attack.
         self._audit.event("login_failed", user_id=user.id if user else None)
         raise InvalidCredentials("invalid email or password")

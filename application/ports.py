@@ -238,6 +238,11 @@ class LoginThrottle(Protocol):
     def check(self, keys: Sequence[str]) -> None:
         """Raise TooManyRequests when any key has used up its failures."""
 
+    def reserve(self, keys: Sequence[str]) -> None:
+        """Count an attempt now, atomically; raise TooManyRequests (counting
+        nothing) when any key has used up its failures. Concurrent attempts
+        cannot all slip past a check made before any of them failed."""
+
     def record_failure(self, keys: Sequence[str]) -> None: ...
 
     def reset(self, keys: Sequence[str]) -> None: ...

@@ -341,6 +341,10 @@ class FakeThrottle:
         if any(self.failures.get(k, 0) >= self.max_failures for k in keys):
             raise TooManyRequests(retry_after=60)
 
+    def reserve(self, keys: Sequence[str]) -> None:
+        self.check(keys)
+        self.record_failure(keys)
+
     def record_failure(self, keys: Sequence[str]) -> None:
         for key in keys:
             self.failures[key] = self.failures.get(key, 0) + 1

@@ -4,6 +4,7 @@ of sign-up and refresh per IP, and counts shared by instances through Redis."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,16 @@ def test_refresh_grants_on_the_token_endpoint_share_the_refresh_budget_of_an_ip(
     assert int(refused.headers["retry-after"]) >= 1
     assert set(refused.json()) == {"error", "error_description"}
     assert "access_token" not in refused.text
+
+
+def test_parallel_guesses_at_one_account_get_no_more_than_the_allowed_tries(api: Api) -> None:
+    api.signup()
+    clients = [client_at(api, f"198.51.100.{n}") for n in range(30)]
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(lambda c: login(c, password="wrong guess number x"), clients))
+    statuses = [a.status_code for a in answers]
+    assert statuses.count(401) <= MAX_FAILURES
+    assert statuses.count(429) >= len(clients) - MAX_FAILURES
 
 
 @contextmanager
