@@ -283,3 +283,28 @@ def test_unknown_parameters_and_parameters_without_a_value_are_ignored(api: Api)
     response = api.client.post("/oauth/token", content=content.encode(), headers=FORM)
 
     assert response.status_code == 200, response.text
+
+
+def test_a_confidential_clients_refresh_token_is_worthless_without_its_credentials(
+    api: Api,
+) -> None:
+    api.signup()
+    client_id, secret = service_client(api)
+    granted = post(
+        api,
+        "token",
+        basic(client_id, secret),
+        grant_type="password",
+        username=EMAIL,
+        password=PASSWORD,
+    )
+    assert granted.status_code == 200, granted.text
+    token = granted.json()["refresh_token"]
+    assert api.refresh(token).status_code == 401
+    anonymous = refresh_grant(api, token)
+    assert anonymous.status_code == 400
+    assert anonymous.json()["error"] == "invalid_grant"
+    with_credentials = post(
+        api, "token", basic(client_id, secret), grant_type="refresh_token", refresh_token=token
+    )
+    assert with_credentials.status_code == 200, with_credentials.text
