@@ -21,6 +21,7 @@ from application.ports import (
 )
 from domain.client import ServiceClient, check_client_name, check_public_client_id
 from domain.errors import ClientNotFound, InvalidClient
+from domain.session import DEFAULT_CLIENT_ID
 
 # Hashed when the client is unknown, so that an unknown id costs what a wrong secret costs.
 _NO_SUCH_DIGEST = "0" * 64
@@ -81,6 +82,11 @@ class ClientAuthenticator:
         if uow.clients.get(client_id) is not None:
             raise InvalidClient("this client must authenticate")
         return client_id
+
+
+def is_confidential(uow: UnitOfWork, client_id: str) -> bool:
+    """Whether `client_id` names a registered service client (one with a secret)."""
+    return client_id != DEFAULT_CLIENT_ID and uow.clients.get(client_id) is not None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from application.clients import ClientAuthenticator, PresentedClient
+from application.clients import ClientAuthenticator, PresentedClient, is_confidential
 from application.login import LogIn, LogInCommand
 from application.ports import AuditLog, UnitOfWork, UnitOfWorkFactory
 from application.refresh import Refresh, RefreshCommand
@@ -207,6 +207,9 @@ class RevokeToken(_TokenLookup):
             info = self._find(uow, token, hint, spent_ok=True)
             # RFC 7009 2.1: a client may revoke only the tokens issued to it.
             if info is None or (client_id is not None and client_id != info.client_id):
+                return
+            # RFC 7009 2.1: a confidential client's tokens are revoked only by it.
+            if client_id is None and is_confidential(uow, info.client_id):
                 return
             uow.sessions.revoke(info.session_id, self._tokens.clock.now())
             uow.commit()

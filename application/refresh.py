@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from application.clients import is_confidential
 from application.ports import AuditLog, UnitOfWork, UnitOfWorkFactory
 from application.tokens import TokenPair, TokenServices
 from domain.errors import InvalidRefreshToken, RefreshTokenReused
 from domain.session import (
-    DEFAULT_CLIENT_ID,
     HandBackSuccessor,
     RefreshToken,
     RevokeForReuse,
@@ -41,7 +41,7 @@ class Refresh:
                 token, session = _load(uow, digest)
                 if command.client_id is not None and command.client_id != session.client_id:
                     raise InvalidRefreshToken("refresh token was issued to another client")
-                if command.client_id is None and _is_confidential(uow, session.client_id):
+                if command.client_id is None and is_confidential(uow, session.client_id):
                     # RFC 6749 §6: a confidential client's refresh token is bound
                     # to it; without its credentials the token is worthless.
                     raise InvalidRefreshToken("refresh token needs its client's credentials")
@@ -90,10 +90,6 @@ class Refresh:
         if self._tokens.codec.digest(plain) != successor.token_hash:
             raise InvalidRefreshToken("successor does not match")
         return self._tokens.pair(session, plain, successor, now)
-
-
-def _is_confidential(uow: UnitOfWork, client_id: str) -> bool:
-    return client_id != DEFAULT_CLIENT_ID and uow.clients.get(client_id) is not None
 
 
 def _load(uow: UnitOfWork, digest: str) -> tuple[RefreshToken, Session]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import PASSWORD, Api
 from tests.e2e.oauth_requests import (
+    EMAIL,
     assert_oauth_error,
     basic,
     claims,
@@ -169,3 +170,21 @@ def test_introspection_needs_a_registered_client_authenticated_with_http_basic(
 def test_introspection_without_a_token_is_invalid_request(api: Api) -> None:
     credentials = basic(*service_client(api))
     assert_oauth_error(post(api, "introspect", credentials), 400, "invalid_request")
+
+
+def test_a_confidential_clients_token_is_revoked_only_by_that_client(api: Api) -> None:
+    api.signup()
+    client_id, secret = service_client(api)
+    granted = post(
+        api,
+        "token",
+        basic(client_id, secret),
+        grant_type="password",
+        username=EMAIL,
+        password=PASSWORD,
+    ).json()
+    assert post(api, "revoke", token=granted["refresh_token"]).status_code == 200
+    assert api.me(granted["access_token"]).status_code == 200
+    revoked = post(api, "revoke", basic(client_id, secret), token=granted["refresh_token"])
+    assert revoked.status_code == 200
+    assert api.me(granted["access_token"]).status_code == 401
