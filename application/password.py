@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from application.authenticate import Principal
-from application.ports import AuditLog, Clock, PasswordHasher, UnitOfWorkFactory
+from application.login import throttle_keys
+from application.ports import AuditLog, Clock, LoginThrottle, PasswordHasher, UnitOfWorkFactory
 from application.signup import PasswordRules
 from domain.errors import InvalidCredentials, InvalidToken
 from domain.user import User
@@ -18,17 +19,25 @@ class ChangePasswordCommand:
 
 
 class _NeedsPassword:
-    def __init__(self, uow: UnitOfWorkFactory, hasher: PasswordHasher) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, hasher: PasswordHasher, throttle: LoginThrottle
+    ) -> None:
         self._uow = uow
         self._hasher = hasher
+        self._throttle = throttle
 
     def _confirmed_user(self, principal: Principal, password: str) -> User:
         with self._uow() as uow:
             user = uow.users.get(principal.user_id)
         if user is None:
             raise InvalidToken("user no longer exists")
+        # The same budget as logging in: a stolen access token must not become
+        # a way to guess the password without limit.
+        account = throttle_keys(user.email.value, None)
+        self._throttle.reserve(account)
         if not self._hasher.verify(password, user.password_hash):
             raise InvalidCredentials("current password is wrong")
+        self._throttle.reset(account)
         return user
 
 
@@ -37,11 +46,12 @@ class ChangePassword(_NeedsPassword):
         self,
         uow: UnitOfWorkFactory,
         hasher: PasswordHasher,
+        throttle: LoginThrottle,
         rules: PasswordRules,
         clock: Clock,
         audit: AuditLog,
     ) -> None:
-        super().__init__(uow, hasher)
+        super().__init__(uow, hasher, throttle)
         self._rules = rules
         self._clock = clock
         self._audit = audit
@@ -59,8 +69,14 @@ class ChangePassword(_NeedsPassword):
 
 
 class DeleteAccount(_NeedsPassword):
-    def __init__(self, uow: UnitOfWorkFactory, hasher: PasswordHasher, audit: AuditLog) -> None:
-        super().__init__(uow, hasher)
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        throttle: LoginThrottle,
+        audit: AuditLog,
+    ) -> None:
+        super().__init__(uow, hasher, throttle)
         self._audit = audit
 
     def __call__(self, principal: Principal, password: str) -> None:

@@ -187,9 +187,9 @@ class Container(containers.DeclarativeContainer):
     list_sessions = providers.Factory(ListSessions, uow.provider, clock, policy)
     revoke_session = providers.Factory(RevokeSession, uow.provider, clock, audit, policy)
     change_password = providers.Factory(
-        ChangePassword, uow.provider, hasher, password_rules, clock, audit
+        ChangePassword, uow.provider, hasher, throttle, password_rules, clock, audit
     )
-    delete_account = providers.Factory(DeleteAccount, uow.provider, hasher, audit)
+    delete_account = providers.Factory(DeleteAccount, uow.provider, hasher, throttle, audit)
     get_profile = providers.Factory(GetProfile, uow.provider)
     manage_users = providers.Factory(ManageUsers, uow.provider, clock, audit)
 

@@ -179,8 +179,8 @@ def build_world(
         log_out=LogOut(uow, clock, audit),
         list_sessions=ListSessions(uow, clock, session_policy),
         revoke_session=RevokeSession(uow, clock, audit, session_policy),
-        change_password=ChangePassword(uow, hasher, rules, clock, audit),
-        delete_account=DeleteAccount(uow, hasher, audit),
+        change_password=ChangePassword(uow, hasher, throttle, rules, clock, audit),
+        delete_account=DeleteAccount(uow, hasher, throttle, audit),
         manage_users=ManageUsers(uow, clock, audit),
     )
 

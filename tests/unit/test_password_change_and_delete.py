@@ -13,6 +13,7 @@ from domain.errors import (
     InvalidRefreshToken,
     InvalidToken,
     PasswordPolicyViolation,
+    TooManyRequests,
 )
 from tests.unit.conftest import PASSWORD, World
 
@@ -214,3 +215,22 @@ def test_a_principal_of_a_deleted_account_can_neither_change_the_password_nor_de
         world.change_password(principal, ChangePasswordCommand(PASSWORD, NEW_PASSWORD))
     with pytest.raises(InvalidToken):
         world.delete_account(principal, PASSWORD)
+
+
+def test_guessing_the_current_password_is_throttled_like_logging_in(world: World) -> None:
+    pair = world.logged_in()
+    for _ in range(world.throttle.max_failures):
+        with pytest.raises(InvalidCredentials):
+            change(world, pair, "not the password", NEW_PASSWORD)
+    with pytest.raises(TooManyRequests):
+        change(world, pair, PASSWORD, NEW_PASSWORD)
+    with pytest.raises(TooManyRequests):
+        world.delete_account(world.principal(pair), PASSWORD)
+
+
+def test_a_right_current_password_clears_the_account_counter(world: World) -> None:
+    pair = world.logged_in()
+    with pytest.raises(InvalidCredentials):
+        change(world, pair, "not the password", NEW_PASSWORD)
+    change(world, pair, PASSWORD, NEW_PASSWORD)
+    assert world.throttle.failures == {}
