@@ -8,12 +8,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import argon2
 from passlib.context import CryptContext
 
 T = TypeVar("T")
 
 # OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1 at least.
 MIN_MEMORY_COST = 19456
+MIN_SALT_BYTES = 8
+MIN_HASH_BYTES = 16
 MIN_TIME_COST = 2
 MIN_PARALLELISM = 1
 
@@ -44,6 +47,15 @@ class Argon2PasswordHasher:
             )
         if max_concurrency is not None and max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
+        self._minimum = argon2.Parameters(
+            type=argon2.Type.ID,
+            version=argon2.low_level.ARGON2_VERSION,
+            salt_len=16,
+            hash_len=32,
+            time_cost=time_cost,
+            memory_cost=memory_cost,
+            parallelism=parallelism,
+        )
         self._context = CryptContext(
             schemes=["argon2", "bcrypt"],
             deprecated=["bcrypt"],
@@ -77,7 +89,21 @@ class Argon2PasswordHasher:
             return False
 
     def needs_update(self, password_hash: str) -> bool:
-        """True for bcrypt, argon2i/d, weaker or different argon2 memory or parallelism."""
+        """True for bcrypt, argon2i/d, or argon2id weaker than configured in any
+        parameter; a stronger argon2id hash is kept, never downgraded."""
+        if password_hash.startswith("$argon2id$"):
+            try:
+                found = argon2.extract_parameters(password_hash)
+            except argon2.exceptions.InvalidHashError:
+                return True
+            return (
+                found.version < argon2.low_level.ARGON2_VERSION
+                or found.salt_len < MIN_SALT_BYTES
+                or found.hash_len < MIN_HASH_BYTES
+                or found.memory_cost < self._minimum.memory_cost
+                or found.time_cost < self._minimum.time_cost
+                or found.parallelism < self._minimum.parallelism
+            )
         try:
             return bool(self._context.needs_update(password_hash))
         except (ValueError, TypeError):

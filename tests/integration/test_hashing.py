@@ -209,3 +209,11 @@ def test_concurrent_verifies_are_bounded() -> None:
 
     assert all(results)
     assert counting.peak <= 2
+
+
+def test_an_argon2id_hash_stronger_in_every_parameter_is_never_downgraded(
+    hasher: Argon2PasswordHasher,
+) -> None:
+    stronger = argon2.PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash(PASSWORD)
+    assert hasher.verify(PASSWORD, stronger)
+    assert not hasher.needs_update(stronger)
