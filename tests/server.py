@@ -69,7 +69,7 @@ def serving(
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_healthy(base_url, process)
+        wait_until_healthy(base_url, process, "latchkey serve", seconds=60)
         yield Server(base_url=base_url, pid=process.pid, log=log_path)
     finally:
         process.terminate()
@@ -83,15 +83,24 @@ def serving(
         LEDGER.record(f"server log {log_path.name}", log_path.read_text(errors="replace"))
 
 
-def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
+def wait_until_healthy(
+    base_url: str,
+    process: subprocess.Popen[bytes],
+    what: str,
+    *,
+    seconds: float,
+    log: Path | None = None,
+) -> None:
+    """Poll `base_url`/healthz until it answers 200; fail if `process` exits first."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"latchkey serve exited with {process.returncode}")
+            detail = f": {log.read_text()}" if log is not None and log.exists() else ""
+            raise RuntimeError(f"{what} exited with {process.returncode}{detail}")
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise RuntimeError("latchkey serve did not become healthy within 60 s")
+    raise RuntimeError(f"{what} did not answer /healthz within {seconds:.0f} s")

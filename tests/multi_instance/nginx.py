@@ -7,14 +7,14 @@ import os
 import pwd
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from string import Template
 
-import httpx
 import pytest
+
+from tests.server import wait_until_healthy
 
 SITE_TEMPLATE = Path(__file__).parents[2] / "deploy" / "nginx" / "latchkey.conf"
 
@@ -86,7 +86,7 @@ def running_nginx(workdir: Path, port: int, upstreams: Sequence[str]) -> Iterato
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_proxying(base_url, process, workdir / "error.log")
+        wait_until_healthy(base_url, process, "nginx", seconds=20, log=workdir / "error.log")
         yield base_url
     finally:
         process.terminate()
@@ -95,17 +95,3 @@ def running_nginx(workdir: Path, port: int, upstreams: Sequence[str]) -> Iterato
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def _wait_until_proxying(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"nginx exited with {process.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("nginx did not proxy /healthz within 20 s")
