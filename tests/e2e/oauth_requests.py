@@ -68,3 +68,15 @@ def assert_oauth_error(response: Any, status: int, error: str) -> None:
     assert body["error_description"]
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["pragma"] == "no-cache"
+
+
+def confidential_grant(api: Api) -> tuple[dict[str, Any], dict[str, str]]:
+    """A token response from the password grant of a new service client, and
+    that client's Basic credentials."""
+    credentials = basic(*service_client(api))
+    response = post(
+        api, "token", credentials, grant_type="password", username=EMAIL, password=PASSWORD
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body, credentials

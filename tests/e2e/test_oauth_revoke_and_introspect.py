@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import PASSWORD, Api
+from tests.e2e.conftest import Api
 from tests.e2e.oauth_requests import (
-    EMAIL,
     assert_oauth_error,
     basic,
     claims,
+    confidential_grant,
     password_grant,
     post,
     refresh_grant,
@@ -174,17 +174,9 @@ def test_introspection_without_a_token_is_invalid_request(api: Api) -> None:
 
 def test_a_confidential_clients_token_is_revoked_only_by_that_client(api: Api) -> None:
     api.signup()
-    client_id, secret = service_client(api)
-    granted = post(
-        api,
-        "token",
-        basic(client_id, secret),
-        grant_type="password",
-        username=EMAIL,
-        password=PASSWORD,
-    ).json()
+    granted, credentials = confidential_grant(api)
     assert post(api, "revoke", token=granted["refresh_token"]).status_code == 200
     assert api.me(granted["access_token"]).status_code == 200
-    revoked = post(api, "revoke", basic(client_id, secret), token=granted["refresh_token"])
+    revoked = post(api, "revoke", credentials, token=granted["refresh_token"])
     assert revoked.status_code == 200
     assert api.me(granted["access_token"]).status_code == 401

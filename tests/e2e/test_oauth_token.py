@@ -17,6 +17,7 @@ from tests.e2e.oauth_requests import (
     assert_oauth_error,
     basic,
     claims,
+    confidential_grant,
     password_grant,
     post,
     refresh_grant,
@@ -289,22 +290,13 @@ def test_a_confidential_clients_refresh_token_is_worthless_without_its_credentia
     api: Api,
 ) -> None:
     api.signup()
-    client_id, secret = service_client(api)
-    granted = post(
-        api,
-        "token",
-        basic(client_id, secret),
-        grant_type="password",
-        username=EMAIL,
-        password=PASSWORD,
-    )
-    assert granted.status_code == 200, granted.text
-    token = granted.json()["refresh_token"]
+    granted, credentials = confidential_grant(api)
+    token = granted["refresh_token"]
     assert api.refresh(token).status_code == 401
     anonymous = refresh_grant(api, token)
     assert anonymous.status_code == 400
     assert anonymous.json()["error"] == "invalid_grant"
     with_credentials = post(
-        api, "token", basic(client_id, secret), grant_type="refresh_token", refresh_token=token
+        api, "token", credentials, grant_type="refresh_token", refresh_token=token
     )
     assert with_credentials.status_code == 200, with_credentials.text
