@@ -9,10 +9,12 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
+from application.authenticate import Authenticate
 from application.clients import ClientAuthenticator, PresentedClient, is_confidential
 from application.login import LogIn, LogInCommand
-from application.ports import AuditLog, UnitOfWork, UnitOfWorkFactory
+from application.ports import AuditLog, UnitOfWorkFactory
 from application.refresh import Refresh, RefreshCommand
+from application.throttling import LimitRequests
 from application.tokens import TokenPair, TokenServices
 from domain.errors import InvalidRequest, InvalidToken, UnsupportedGrantType
 from domain.session import DEFAULT_CLIENT_ID
@@ -43,11 +45,13 @@ class ExchangeGrant:
         clients: ClientAuthenticator,
         log_in: LogIn,
         refresh: Refresh,
+        refresh_budget: LimitRequests,
     ) -> None:
         self._uow = uow
         self._clients = clients
         self._log_in = log_in
         self._refresh = refresh
+        self._refresh_budget = refresh_budget
 
     def __call__(self, request: GrantRequest) -> TokenPair:
         grant_type = _required(request.grant_type, "grant_type")
@@ -66,6 +70,9 @@ class ExchangeGrant:
             )
         if grant_type == "refresh_token":
             token = _required(request.refresh_token, "refresh_token")
+            # The per-IP budget of /v1/auth/refresh; the password grant is
+            # throttled inside LogIn, like the JSON login.
+            self._refresh_budget(request.client_ip)
             # A client that names itself must be the one the session was started by.
             client_id = self._identify(request.client)
             return self._refresh(RefreshCommand(refresh_token=token, client_id=client_id))
@@ -100,35 +107,31 @@ class _TokenLookup:
         uow: UnitOfWorkFactory,
         clients: ClientAuthenticator,
         tokens: TokenServices,
+        authenticate: Authenticate,
         issuer: str,
     ) -> None:
         self._uow = uow
         self._clients = clients
         self._tokens = tokens
+        self._authenticate = authenticate
         self._issuer = issuer
 
-    def _find(
-        self, uow: UnitOfWork, token: str, hint: str | None, *, spent_ok: bool = False
-    ) -> TokenInfo | None:
-        now = self._tokens.clock.now()
+    def _find(self, token: str, hint: str | None, *, spent_ok: bool = False) -> TokenInfo | None:
+        """Called outside any unit of work: each kind's lookup opens its own."""
         for kind in _search_order(hint):
             if kind == ACCESS_TOKEN:
-                info = self._access_token(uow, token, now)
+                info = self._access_token(token)
             else:
-                info = self._refresh_token(uow, token, now, spent_ok)
+                info = self._refresh_token(token, spent_ok)
             if info is not None:
                 return info
         return None
 
-    def _access_token(self, uow: UnitOfWork, token: str, now: datetime) -> TokenInfo | None:
+    def _access_token(self, token: str) -> TokenInfo | None:
+        # Exactly what a protected route accepts: signature, claims, and a live session.
         try:
-            claims = self._tokens.signer.verify(token, now)
+            claims = self._authenticate(token).claims
         except InvalidToken:
-            return None
-        session = uow.sessions.get(claims.session_id)
-        # As Authenticate does: a token of a revoked session (logout, reuse, a
-        # disabled or deleted user) is dead at once, whatever its exp says.
-        if session is None or session.user_id != claims.subject or not session.is_live(now):
             return None
         return TokenInfo(
             token_type=ACCESS_TOKEN,
@@ -141,13 +144,13 @@ class _TokenLookup:
             audience=claims.audience,
         )
 
-    def _refresh_token(
-        self, uow: UnitOfWork, token: str, now: datetime, spent_ok: bool
-    ) -> TokenInfo | None:
-        record = uow.refresh_tokens.get_by_hash(self._tokens.codec.digest(token))
-        if record is None or now >= record.expires_at or (record.is_spent and not spent_ok):
-            return None
-        session = uow.sessions.get(record.session_id)
+    def _refresh_token(self, token: str, spent_ok: bool) -> TokenInfo | None:
+        now = self._tokens.clock.now()
+        with self._uow() as uow:
+            record = uow.refresh_tokens.get_by_hash(self._tokens.codec.digest(token))
+            if record is None or now >= record.expires_at or (record.is_spent and not spent_ok):
+                return None
+            session = uow.sessions.get(record.session_id)
         if session is None or not session.is_live(now):
             return None
         return TokenInfo(
@@ -177,7 +180,7 @@ class Introspect(_TokenLookup):
     ) -> TokenInfo | None:
         with self._uow() as uow:
             self._clients.authenticate(uow, client)
-            return self._find(uow, token, hint)
+        return self._find(token, hint)
 
 
 class RevokeToken(_TokenLookup):
@@ -192,22 +195,24 @@ class RevokeToken(_TokenLookup):
         uow: UnitOfWorkFactory,
         clients: ClientAuthenticator,
         tokens: TokenServices,
+        authenticate: Authenticate,
         issuer: str,
         audit: AuditLog,
     ) -> None:
-        super().__init__(uow, clients, tokens, issuer)
+        super().__init__(uow, clients, tokens, authenticate, issuer)
         self._audit = audit
 
     def __call__(self, client: PresentedClient | None, token: str, hint: str | None = None) -> None:
         with self._uow() as uow:
             client_id = self._clients.identify(uow, client)
-            # A spent token counts: its holder may be the legitimate client
-            # logging out after a lost refresh response, or a thief; either way
-            # ending the session is the safe answer.
-            info = self._find(uow, token, hint, spent_ok=True)
-            # RFC 7009 2.1: a client may revoke only the tokens issued to it.
-            if info is None or (client_id is not None and client_id != info.client_id):
-                return
+        # A spent token counts: its holder may be the legitimate client
+        # logging out after a lost refresh response, or a thief; either way
+        # ending the session is the safe answer.
+        info = self._find(token, hint, spent_ok=True)
+        # RFC 7009 2.1: a client may revoke only the tokens issued to it.
+        if info is None or (client_id is not None and client_id != info.client_id):
+            return
+        with self._uow() as uow:
             # RFC 7009 2.1: a confidential client's tokens are revoked only by it.
             if client_id is None and is_confidential(uow, info.client_id):
                 return

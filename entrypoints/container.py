@@ -201,11 +201,22 @@ class Container(containers.DeclarativeContainer):
         ManageClients, uow.provider, client_secrets, clock, ids, audit
     )
     exchange_grant = providers.Factory(
-        ExchangeGrant, uow.provider, client_authenticator, log_in, refresh
+        ExchangeGrant, uow.provider, client_authenticator, log_in, refresh, limit_refreshes
     )
     introspect = providers.Factory(
-        Introspect, uow.provider, client_authenticator, tokens, settings.provided.issuer
+        Introspect,
+        uow.provider,
+        client_authenticator,
+        tokens,
+        authenticate,
+        settings.provided.issuer,
     )
     revoke_token = providers.Factory(
-        RevokeToken, uow.provider, client_authenticator, tokens, settings.provided.issuer, audit
+        RevokeToken,
+        uow.provider,
+        client_authenticator,
+        tokens,
+        authenticate,
+        settings.provided.issuer,
+        audit,
     )

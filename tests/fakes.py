@@ -354,6 +354,19 @@ class FakeThrottle:
             self.failures.pop(key, None)
 
 
+class FakeRequestThrottle:
+    """Allows `budget` hits per key."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.hits: dict[str, int] = {}
+
+    def hit(self, key: str) -> None:
+        if self.hits.get(key, 0) >= self.budget:
+            raise TooManyRequests(retry_after=30)
+        self.hits[key] = self.hits.get(key, 0) + 1
+
+
 @dataclass
 class FakeAuditLog:
     events: list[dict[str, object]] = field(default_factory=list)

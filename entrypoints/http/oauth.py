@@ -15,7 +15,6 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from application.clients import PresentedClient, presented_client
 from application.oauth import ExchangeGrant, GrantRequest, Introspect, RevokeToken
-from application.throttling import LimitRequests
 from domain.errors import InvalidClient, InvalidRequest
 from entrypoints.container import Container
 from entrypoints.http.oauth_errors import NO_STORE
@@ -26,7 +25,6 @@ from entrypoints.http.oauth_schemas import (
     TokenForm,
 )
 from entrypoints.http.schemas import TokenPairResponse
-from entrypoints.http.throttling import client_ip
 
 FORM_URLENCODED = "application/x-www-form-urlencoded"
 _OAUTH_ERROR = {"model": OAuthError, "content": {"application/json": {}}}
@@ -113,14 +111,9 @@ def token(
     request: Request,
     response: Response,
     use_case: Annotated[ExchangeGrant, Depends(Provide[Container.exchange_grant])],
-    refresh_budget: Annotated[LimitRequests, Depends(Provide[Container.limit_refreshes])],
 ) -> TokenPairResponse:
     """RFC 6749 token endpoint: `grant_type=password` (`username` is the email) or
     `grant_type=refresh_token`; a public client may name itself with `client_id`."""
-    if form.grant_type == "refresh_token":
-        # The same per-IP budget as /v1/auth/refresh; the password grant is
-        # throttled inside LogIn like the JSON login.
-        refresh_budget(client_ip(request))
     user_agent = request.headers.get("user-agent")
     pair = use_case(
         GrantRequest(

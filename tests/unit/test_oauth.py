@@ -16,6 +16,7 @@ from application.oauth import (
     RevokeToken,
     TokenInfo,
 )
+from application.throttling import LimitRequests
 from application.tokens import TokenPair, TokenServices
 from domain.errors import (
     InvalidClient,
@@ -24,13 +25,15 @@ from domain.errors import (
     InvalidRequest,
     InvalidToken,
     RefreshTokenReused,
+    TooManyRequests,
     UnsupportedGrantType,
 )
 from domain.session import DEFAULT_CLIENT_ID
-from tests.fakes import FakeClientSecrets
+from tests.fakes import FakeClientSecrets, FakeRequestThrottle
 from tests.unit.conftest import ACCESS_TTL, EMAIL, GRACE, IDLE_TTL, PASSWORD, World
 
 ISSUER = "https://auth.example.test"
+REFRESH_BUDGET = 3
 
 
 @dataclass
@@ -63,6 +66,7 @@ class OAuth:
 def oauth(world: World) -> OAuth:
     secrets = FakeClientSecrets()
     authenticator = ClientAuthenticator(secrets)
+    refresh_throttle = FakeRequestThrottle(budget=REFRESH_BUDGET)
     tokens = TokenServices(
         signer=world.signer,
         codec=world.codec,
@@ -72,9 +76,17 @@ def oauth(world: World) -> OAuth:
     )
     return OAuth(
         world=world,
-        grant=ExchangeGrant(world.uow, authenticator, world.log_in, world.refresh),
-        introspect=Introspect(world.uow, authenticator, tokens, ISSUER),
-        revoke=RevokeToken(world.uow, authenticator, tokens, ISSUER, world.audit),
+        grant=ExchangeGrant(
+            world.uow,
+            authenticator,
+            world.log_in,
+            world.refresh,
+            LimitRequests(refresh_throttle, world.audit, "refresh"),
+        ),
+        introspect=Introspect(world.uow, authenticator, tokens, world.authenticate, ISSUER),
+        revoke=RevokeToken(
+            world.uow, authenticator, tokens, world.authenticate, ISSUER, world.audit
+        ),
         clients=ManageClients(world.uow, secrets, world.clock, world.ids, world.audit),
     )
 
@@ -392,3 +404,16 @@ def test_revocation_with_a_wrong_client_secret_is_invalid_client(oauth: OAuth) -
     with pytest.raises(InvalidClient):
         oauth.revoke(PresentedClient(service.client_id, "wrong"), pair.refresh_token)
     assert not oauth.world.session_is_revoked(pair.session_id)
+
+
+def test_refresh_grants_spend_the_refresh_budget_of_the_ip(oauth: OAuth) -> None:
+    pair = oauth.world.logged_in()
+    token = pair.refresh_token
+    for _ in range(REFRESH_BUDGET):
+        token = oauth.grant(
+            GrantRequest(grant_type="refresh_token", refresh_token=token, client_ip="192.0.2.7")
+        ).refresh_token
+    with pytest.raises(TooManyRequests):
+        oauth.grant(
+            GrantRequest(grant_type="refresh_token", refresh_token=token, client_ip="192.0.2.7")
+        )

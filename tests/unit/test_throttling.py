@@ -8,26 +8,13 @@ import pytest
 from application.login import LogInCommand
 from application.throttling import LimitRequests
 from domain.errors import InvalidCredentials, TooManyRequests
-from tests.fakes import FakeAuditLog
+from tests.fakes import FakeAuditLog, FakeRequestThrottle
 from tests.unit.conftest import EMAIL, PASSWORD, World
-
-
-class CountingThrottle:
-    """Allows `budget` hits per key."""
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self.hits: dict[str, int] = {}
-
-    def hit(self, key: str) -> None:
-        if self.hits.get(key, 0) >= self.budget:
-            raise TooManyRequests(retry_after=30)
-        self.hits[key] = self.hits.get(key, 0) + 1
 
 
 def test_requests_past_the_budget_of_an_ip_are_refused_and_audited() -> None:
     audit = FakeAuditLog()
-    limit = LimitRequests(CountingThrottle(budget=2), audit, "signup")
+    limit = LimitRequests(FakeRequestThrottle(budget=2), audit, "signup")
     limit("198.51.100.7")
     limit("198.51.100.7")
 
@@ -42,7 +29,7 @@ def test_requests_past_the_budget_of_an_ip_are_refused_and_audited() -> None:
 
 
 def test_each_action_and_ip_has_its_own_budget() -> None:
-    throttle = CountingThrottle(budget=1)
+    throttle = FakeRequestThrottle(budget=1)
     signup = LimitRequests(throttle, FakeAuditLog(), "signup")
     refresh = LimitRequests(throttle, FakeAuditLog(), "refresh")
 
@@ -58,7 +45,7 @@ def test_each_action_and_ip_has_its_own_budget() -> None:
 
 
 def test_a_request_without_a_client_address_is_not_counted() -> None:
-    throttle = CountingThrottle(budget=0)
+    throttle = FakeRequestThrottle(budget=0)
 
     LimitRequests(throttle, FakeAuditLog(), "refresh")(None)
 
