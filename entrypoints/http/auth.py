@@ -4,7 +4,7 @@
 # Provide markers inside Annotated at import time, and strings would hide them.
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import inject
 from fastapi import APIRouter, Depends, Request, Response
 
 from application.login import LogIn, LogInCommand
@@ -12,6 +12,7 @@ from application.logout import LogOut, LogoutScope
 from application.refresh import Refresh, RefreshCommand
 from application.signup import SignUp, SignUpCommand
 from entrypoints.container import Container
+from entrypoints.http.provided import Provided
 from entrypoints.http.schemas import (
     LogInRequest,
     LogOutRequest,
@@ -36,7 +37,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 )
 @inject
 def sign_up(
-    body: SignUpRequest, use_case: Annotated[SignUp, Depends(Provide[Container.sign_up])]
+    body: SignUpRequest, use_case: Annotated[SignUp, Depends(Provided[Container.sign_up])]
 ) -> UserResponse:
     user = use_case(SignUpCommand(email=str(body.email), password=body.password))
     return UserResponse(id=user.id, email=str(user.email), created_at=user.created_at)
@@ -48,7 +49,7 @@ def log_in(
     body: LogInRequest,
     request: Request,
     response: Response,
-    use_case: Annotated[LogIn, Depends(Provide[Container.log_in])],
+    use_case: Annotated[LogIn, Depends(Provided[Container.log_in])],
 ) -> TokenPairResponse:
     pair = use_case(
         LogInCommand(
@@ -67,7 +68,7 @@ def log_in(
 def refresh(
     body: RefreshRequest,
     response: Response,
-    use_case: Annotated[Refresh, Depends(Provide[Container.refresh])],
+    use_case: Annotated[Refresh, Depends(Provided[Container.refresh])],
 ) -> TokenPairResponse:
     pair = use_case(RefreshCommand(refresh_token=body.refresh_token))
     response.headers.update(NO_STORE)
@@ -78,7 +79,7 @@ def refresh(
 @inject
 def log_out(
     principal: CurrentPrincipal,
-    use_case: Annotated[LogOut, Depends(Provide[Container.log_out])],
+    use_case: Annotated[LogOut, Depends(Provided[Container.log_out])],
     body: LogOutRequest | None = None,
 ) -> Response:
     use_case(principal, LogoutScope(body.scope if body else "local"))

@@ -5,7 +5,7 @@
 import asyncio
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import inject
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 from entrypoints.container import Container
 from entrypoints.http.errors import RETRY_AFTER_OUTAGE
 from entrypoints.http.problems import problem
+from entrypoints.http.provided import Provided
 
 router = APIRouter(tags=["health"])
 
@@ -28,7 +29,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 @inject
 async def readyz(
-    engine: Annotated[Engine, Depends(Provide[Container.engine])],
+    engine: Annotated[Engine, Depends(Provided[Container.engine])],
 ) -> JSONResponse:
     try:
         await asyncio.wait_for(asyncio.to_thread(_ping, engine), READY_TIMEOUT_SECONDS)

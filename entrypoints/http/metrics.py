@@ -5,13 +5,14 @@
 import time
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import inject
 from fastapi import APIRouter, Depends, Response
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.metrics import Metrics
 from entrypoints.container import Container
+from entrypoints.http.provided import Provided
 
 router = APIRouter(tags=["health"])
 
@@ -27,7 +28,7 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
 @inject
-async def metrics(metrics: Annotated[Metrics, Depends(Provide[Container.metrics])]) -> Response:
+async def metrics(metrics: Annotated[Metrics, Depends(Provided[Container.metrics])]) -> Response:
     # async: rendering is quick and must not queue behind a storm of hashing requests.
     return Response(metrics.render(), media_type=metrics.content_type)
 

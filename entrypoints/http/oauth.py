@@ -8,7 +8,7 @@ Bodies are form-encoded; errors take the RFC 6749 shape (oauth_errors.py).
 from typing import Annotated, Any
 from urllib.parse import unquote_plus
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import inject
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
@@ -24,6 +24,7 @@ from entrypoints.http.oauth_schemas import (
     PresentedTokenForm,
     TokenForm,
 )
+from entrypoints.http.provided import Provided
 from entrypoints.http.schemas import TokenPairResponse
 
 FORM_URLENCODED = "application/x-www-form-urlencoded"
@@ -110,7 +111,7 @@ def token(
     credentials: ClientCredentials,
     request: Request,
     response: Response,
-    use_case: Annotated[ExchangeGrant, Depends(Provide[Container.exchange_grant])],
+    use_case: Annotated[ExchangeGrant, Depends(Provided[Container.exchange_grant])],
 ) -> TokenPairResponse:
     """RFC 6749 token endpoint: `grant_type=password` (`username` is the email) or
     `grant_type=refresh_token`; a public client may name itself with `client_id`."""
@@ -142,7 +143,7 @@ def token(
 def revoke(
     form: Annotated[PresentedTokenForm, Form()],
     credentials: ClientCredentials,
-    use_case: Annotated[RevokeToken, Depends(Provide[Container.revoke_token])],
+    use_case: Annotated[RevokeToken, Depends(Provided[Container.revoke_token])],
 ) -> Response:
     """RFC 7009: ends the session of a refresh or access token; 200 whatever the token was."""
     use_case(_client(credentials, form.client_id), form.token, form.token_type_hint)
@@ -159,7 +160,7 @@ def revoke(
 def introspect(
     form: Annotated[PresentedTokenForm, Form()],
     credentials: Annotated[HTTPBasicCredentials, Depends(required_client)],
-    use_case: Annotated[Introspect, Depends(Provide[Container.introspect])],
+    use_case: Annotated[Introspect, Depends(Provided[Container.introspect])],
 ) -> JSONResponse:
     """RFC 7662, for service clients (HTTP Basic): `{"active": false}` for any token not live."""
     info = use_case(_client(credentials, form.client_id), form.token, form.token_type_hint)

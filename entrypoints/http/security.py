@@ -4,13 +4,14 @@
 # Provide markers inside Annotated at import time, and strings would hide them.
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import inject
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 
 from application.authenticate import Authenticate, Principal
 from domain.errors import InvalidToken
 from entrypoints.container import Container
+from entrypoints.http.provided import Provided
 
 # Two ways to the same `Authorization: Bearer` header, so that /docs offers
 # both: log in with an email and password (Swagger UI calls /oauth/token), or
@@ -27,7 +28,7 @@ pasted_token = HTTPBearer(auto_error=False, description="An access token from lo
 def current_principal(
     token: Annotated[str | None, Depends(password_login)],
     _pasted: Annotated[HTTPAuthorizationCredentials | None, Depends(pasted_token)],
-    authenticate: Annotated[Authenticate, Depends(Provide[Container.authenticate])],
+    authenticate: Annotated[Authenticate, Depends(Provided[Container.authenticate])],
 ) -> Principal:
     if not token:
         raise InvalidToken("missing bearer token")

@@ -5,11 +5,12 @@
 from typing import Annotated
 from uuid import UUID
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import inject
 from fastapi import APIRouter, Depends, Response
 
 from application.sessions import ListSessions, RevokeSession
 from entrypoints.container import Container
+from entrypoints.http.provided import Provided
 from entrypoints.http.schemas import SessionResponse
 from entrypoints.http.security import CurrentPrincipal
 
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 @inject
 def list_sessions(
     principal: CurrentPrincipal,
-    use_case: Annotated[ListSessions, Depends(Provide[Container.list_sessions])],
+    use_case: Annotated[ListSessions, Depends(Provided[Container.list_sessions])],
 ) -> list[SessionResponse]:
     return [SessionResponse(**vars(view)) for view in use_case(principal)]
 
@@ -30,7 +31,7 @@ def list_sessions(
 def revoke_session(
     session_id: UUID,
     principal: CurrentPrincipal,
-    use_case: Annotated[RevokeSession, Depends(Provide[Container.revoke_session])],
+    use_case: Annotated[RevokeSession, Depends(Provided[Container.revoke_session])],
 ) -> Response:
     use_case(principal, session_id)
     return Response(status_code=204)

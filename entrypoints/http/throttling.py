@@ -4,11 +4,12 @@
 # Provide markers inside Annotated at import time, and strings would hide them.
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import inject
 from fastapi import Depends, Request
 
 from application.throttling import LimitRequests
 from entrypoints.container import Container
+from entrypoints.http.provided import Provided
 
 
 def client_ip(request: Request) -> str | None:
@@ -19,7 +20,7 @@ def client_ip(request: Request) -> str | None:
 @inject
 def signup_budget(
     request: Request,
-    limit: Annotated[LimitRequests, Depends(Provide[Container.limit_signups])],
+    limit: Annotated[LimitRequests, Depends(Provided[Container.limit_signups])],
 ) -> None:
     limit(client_ip(request))
 
@@ -27,6 +28,6 @@ def signup_budget(
 @inject
 def refresh_budget(
     request: Request,
-    limit: Annotated[LimitRequests, Depends(Provide[Container.limit_refreshes])],
+    limit: Annotated[LimitRequests, Depends(Provided[Container.limit_refreshes])],
 ) -> None:
     limit(client_ip(request))

@@ -4,12 +4,13 @@
 # Provide markers inside Annotated at import time, and strings would hide them.
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import inject
 from fastapi import APIRouter, Depends, Response
 
 from application.password import ChangePassword, ChangePasswordCommand, DeleteAccount
 from application.profile import GetProfile
 from entrypoints.container import Container
+from entrypoints.http.provided import Provided
 from entrypoints.http.schemas import ChangePasswordRequest, DeleteAccountRequest, UserResponse
 from entrypoints.http.security import CurrentPrincipal
 
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/v1/users", tags=["users"])
 @inject
 def me(
     principal: CurrentPrincipal,
-    use_case: Annotated[GetProfile, Depends(Provide[Container.get_profile])],
+    use_case: Annotated[GetProfile, Depends(Provided[Container.get_profile])],
 ) -> UserResponse:
     user = use_case(principal)
     return UserResponse(id=user.id, email=str(user.email), created_at=user.created_at)
@@ -31,7 +32,7 @@ def me(
 def change_password(
     body: ChangePasswordRequest,
     principal: CurrentPrincipal,
-    use_case: Annotated[ChangePassword, Depends(Provide[Container.change_password])],
+    use_case: Annotated[ChangePassword, Depends(Provided[Container.change_password])],
 ) -> Response:
     use_case(principal, ChangePasswordCommand(body.current_password, body.new_password))
     return Response(status_code=204)
@@ -42,7 +43,7 @@ def change_password(
 def delete_me(
     body: DeleteAccountRequest,
     principal: CurrentPrincipal,
-    use_case: Annotated[DeleteAccount, Depends(Provide[Container.delete_account])],
+    use_case: Annotated[DeleteAccount, Depends(Provided[Container.delete_account])],
 ) -> Response:
     use_case(principal, body.password)
     return Response(status_code=204)

@@ -5,13 +5,14 @@ the RFC 8414 metadata that tells OAuth clients where everything is."""
 # Provide markers inside Annotated at import time, and strings would hide them.
 from typing import Annotated, Any
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import inject
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from adapters.keys import KeySetProvider
 from application.oauth import GRANT_TYPES
 from entrypoints.container import Container
+from entrypoints.http.provided import Provided
 from entrypoints.settings import Settings
 
 router = APIRouter(prefix="/.well-known", tags=["discovery"])
@@ -29,7 +30,7 @@ class JwkSetResponse(JSONResponse):
 
 @router.get("/jwks.json", response_model=dict[str, Any], response_class=JwkSetResponse)
 @inject
-def jwks(keys: Annotated[KeySetProvider, Depends(Provide[Container.keys])]) -> JwkSetResponse:
+def jwks(keys: Annotated[KeySetProvider, Depends(Provided[Container.keys])]) -> JwkSetResponse:
     """RFC 7517 key set: the public half of every key that may have signed a live token."""
     return JwkSetResponse(keys.current().public_jwks(), headers=JWKS_CACHE)
 
@@ -37,7 +38,7 @@ def jwks(keys: Annotated[KeySetProvider, Depends(Provide[Container.keys])]) -> J
 @router.get("/oauth-authorization-server", response_model=dict[str, Any])
 @inject
 def authorization_server_metadata(
-    settings: Annotated[Settings, Depends(Provide[Container.settings])],
+    settings: Annotated[Settings, Depends(Provided[Container.settings])],
 ) -> JSONResponse:
     """RFC 8414 authorization server metadata, every URL built from LATCHKEY_ISSUER."""
     return JSONResponse(metadata(settings.issuer), headers=METADATA_CACHE)

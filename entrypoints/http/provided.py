@@ -1,0 +1,19 @@
+"""`Provided[...]`: dependency-injector's `Provide` marker, awaited instead of threaded.
+
+FastAPI calls every `Depends(...)` callable, and runs a sync one in its thread
+pool. `Provide`'s `__call__` is sync and only returns the marker (the
+`@inject` wrapper then swaps in the real object), so each injected parameter
+cost a thread hand-off per request for nothing. This marker's `__call__` is a
+coroutine: FastAPI awaits it on the event loop, and `@inject` treats it as a
+`Provide` (it is one).
+"""
+
+# No `from __future__ import annotations`: the marker class is inspected at runtime.
+from typing import Any
+
+from dependency_injector.wiring import Provide
+
+
+class Provided(Provide):  # type: ignore[misc,valid-type]
+    async def __call__(self) -> Any:
+        return self
