@@ -2,8 +2,8 @@
 
 from entrypoints.http.app import create_app
 from entrypoints.logging import configure_logging
-from entrypoints.memory import return_large_blocks_to_the_system
+from entrypoints.memory import keep_hash_buffers_warm
 
-return_large_blocks_to_the_system()
+keep_hash_buffers_warm()
 configure_logging()
 app = create_app()

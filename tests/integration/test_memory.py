@@ -1,4 +1,4 @@
-"""The allocator tuning that keeps a worker's memory flat after hashing bursts."""
+"""The allocator tuning that keeps hashing fast and a worker's memory bounded."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import platform
 
 import pytest
 
-from entrypoints.memory import return_large_blocks_to_the_system
+from entrypoints.memory import keep_hash_buffers_warm
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_glibc_accepts_the_allocator_tuning() -> None:
-    assert return_large_blocks_to_the_system() is True
+    assert keep_hash_buffers_warm() is True
