@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     # Per worker process: each holds up to pool_size + max_overflow connections
     # (docs/deployment.md, connection budgeting).
     database_pool_size: int = Field(default=10, ge=1)
-    database_max_overflow: int = Field(default=10, ge=0)
+    database_max_overflow: int = Field(default=0, ge=0)
     auto_migrate: bool = False
 
     issuer: str = "http://127.0.0.1:8000"

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, exc, make_url
 from sqlalchemy.engine import URL
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+
+# A pooled connection idle for longer is pinged before use.
+IDLE_PING_SECONDS = 1.0
 
 
 def make_engine(
     url: str,
     *,
     pool_size: int = 10,
-    max_overflow: int = 10,
+    max_overflow: int = 0,
     pool_timeout: float = 5,
     connect_timeout: int = 5,
+    idle_ping_seconds: float = IDLE_PING_SECONDS,
 ) -> Engine:
     """An engine for `sqlite:///path` or `postgresql+psycopg://...`.
 
@@ -29,13 +34,10 @@ def make_engine(
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
-    return create_engine(
+    engine = create_engine(
         parsed,
         # Bound values (emails, hashes) never appear in error messages or logs.
         hide_parameters=True,
-        # A pooled connection that died while idle (server restart) is
-        # replaced at checkout: recovery needs no restart of the service.
-        pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
@@ -50,6 +52,34 @@ def make_engine(
             "tcp_user_timeout": 10000,
         },
     )
+    _ping_when_idle(engine, idle_ping_seconds)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Replace, at checkout, a pooled connection that died while idle (a server restart).
+
+    SQLAlchemy's `pool_pre_ping` pings at every checkout: a round trip per
+    request. A connection in steady use has just proven itself, so only one
+    idle for over `idle_seconds` is pinged; recovery still needs no restart.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def on_checkin(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(
+        dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+    ) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since <= idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool discards this connection and checks out (or opens) another.
+            raise exc.DisconnectionError() from error
 
 
 def _sqlite_engine(url: URL) -> Engine:

@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import psycopg
 import pytest
-from sqlalchemy import make_url
+from sqlalchemy import Engine, make_url
 
 from adapters.sql.engine import make_engine
 from adapters.sql.migrate import upgrade
@@ -131,5 +131,38 @@ def test_a_postgresql_engine_reads_committed_with_a_statement_timeout(postgres_u
             show = connection.exec_driver_sql
             assert show("SHOW transaction_isolation").scalar() == "read committed"
             assert show("SHOW statement_timeout").scalar() == "5s"
+    finally:
+        engine.dispose()
+
+
+def _read_a_row(engine: Engine) -> None:
+    with SqlUnitOfWork(engine) as uow:
+        assert uow.users.get(uuid4()) is None
+
+
+def test_a_pooled_connection_that_died_while_idle_is_replaced_at_checkout(
+    migrated_postgres_url: str,
+) -> None:
+    engine = make_engine(migrated_postgres_url, pool_size=1, idle_ping_seconds=0)
+    try:
+        _read_a_row(engine)
+        _terminate_backends(migrated_postgres_url)  # a server restart, as far as the pool sees
+        _read_a_row(engine)
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_in_steady_use_is_not_pinged_before_each_unit_of_work(
+    migrated_postgres_url: str,
+) -> None:
+    # Without a ping the dead connection is found by the first statement: a 503,
+    # after which the pool opens a new one. The ping costs a round trip per request.
+    engine = make_engine(migrated_postgres_url, pool_size=1, idle_ping_seconds=3600)
+    try:
+        _read_a_row(engine)
+        _terminate_backends(migrated_postgres_url)
+        with pytest.raises(ServiceUnavailable):
+            _read_a_row(engine)
+        _read_a_row(engine)
     finally:
         engine.dispose()
