@@ -34,7 +34,7 @@ class HmacRefreshTokenCodec:
     pad derived (HKDF-SHA256) from the parent token itself, which the database
     never holds: a leak of seals and hashes yields no usable token. The pad is
     a PRF output keyed by 256 unknown bits; a parent is stored with exactly one
-    seal (mark_rotated is compare-and-set, the seals of racing losers are
+    seal (rotate is compare-and-set, the seals of racing losers are
     discarded), and a fresh nonce per seal means a pad never repeats even if a
     parent were sealed twice, so the XOR is a true one-time pad. A tag under a
     second derived key makes a wrong parent or a damaged seal fail loudly.

@@ -62,13 +62,18 @@ class RefreshTokenRepository(Protocol):
 
     def get_by_hash(self, token_hash: str) -> RefreshToken | None: ...
 
-    def mark_rotated(
-        self, token_id: UUID, now: datetime, successor_id: UUID, successor_seal: bytes
-    ) -> bool:
-        """Atomic compare-and-set: spend the token only if it is unspent.
+    def get_with_session(self, token_hash: str) -> tuple[RefreshToken, Session] | None:
+        """The token and its session, read together (one round trip on a server)."""
 
-        Returns False when another request spent it first. Two concurrent
-        callers can never both get True.
+    def rotate(
+        self, token: RefreshToken, successor: RefreshToken, seal: bytes, now: datetime
+    ) -> bool:
+        """Atomic compare-and-set: spend `token` only if it is unspent, naming
+        `successor` (sealed as `seal`) as what it became; insert `successor`;
+        record the use of the session at `now`.
+
+        Returns False, with nothing written, when another request spent it
+        first. Two concurrent callers can never both get True.
         """
 
 
@@ -223,6 +228,19 @@ class LiveSessions(Protocol):
         An implementation may answer from a cache, as long as revocations this
         process commits are seen at once and others within one second.
         """
+
+
+class UserDirectory(Protocol):
+    """Reads one account by id; may answer from a cache, under LiveSessions' rule."""
+
+    def get(self, user_id: UUID) -> User | None: ...
+
+
+class ServiceClientDirectory(Protocol):
+    """Reads one registered service client by id; may answer from a cache,
+    under LiveSessions' rule (a removed client or a new secret counts within one second)."""
+
+    def get(self, client_id: str) -> ServiceClient | None: ...
 
 
 class Clock(Protocol):

@@ -67,10 +67,8 @@ class Refresh:
                 assert isinstance(decision, Rotate)
                 plain, successor = self._tokens.new_refresh_token(session, now)
                 seal = self._tokens.codec.seal(presented, plain)
-                if not uow.refresh_tokens.mark_rotated(token.id, now, successor.id, seal):
+                if not uow.refresh_tokens.rotate(token, successor, seal, now):
                     continue
-                uow.refresh_tokens.add(successor)
-                uow.sessions.touch(session.id, now)
                 uow.commit()
                 self._audit.event("refresh", user_id=session.user_id, session_id=session.id)
                 return self._tokens.pair(session, plain, successor, now)
@@ -93,10 +91,7 @@ class Refresh:
 
 
 def _load(uow: UnitOfWork, digest: str) -> tuple[RefreshToken, Session]:
-    token = uow.refresh_tokens.get_by_hash(digest)
-    if token is None:
+    found = uow.refresh_tokens.get_with_session(digest)
+    if found is None:
         raise InvalidRefreshToken("unknown refresh token")
-    session = uow.sessions.get(token.session_id)
-    if session is None:
-        raise InvalidRefreshToken("unknown session")
-    return token, session
+    return found

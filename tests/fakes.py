@@ -125,15 +125,27 @@ class FakeRefreshTokenRepository:
     def get_by_hash(self, token_hash: str) -> RefreshToken | None:
         return next((t for t in self._s.tokens.values() if t.token_hash == token_hash), None)
 
-    def mark_rotated(
-        self, token_id: UUID, now: datetime, successor_id: UUID, successor_seal: bytes
+    def get_with_session(self, token_hash: str) -> tuple[RefreshToken, Session] | None:
+        token = self.get_by_hash(token_hash)
+        session = self._s.sessions.get(token.session_id) if token is not None else None
+        if token is None or session is None:
+            return None
+        return token, session
+
+    def rotate(
+        self, token: RefreshToken, successor: RefreshToken, seal: bytes, now: datetime
     ) -> bool:
-        token = self._s.tokens.get(token_id)
-        if token is None or token.rotated_at is not None:
+        # The stored token decides, not the caller's copy, which may be stale.
+        stored = self._s.tokens.get(token.id)
+        if stored is None or stored.rotated_at is not None:
             return False
-        self._s.tokens[token_id] = replace(
-            token, rotated_at=now, successor_id=successor_id, successor_seal=successor_seal
+        self._s.tokens[token.id] = replace(
+            stored, rotated_at=now, successor_id=successor.id, successor_seal=seal
         )
+        self._s.tokens[successor.id] = successor
+        session = self._s.sessions.get(token.session_id)
+        if session is not None:
+            self._s.sessions[session.id] = session.used(now)
         return True
 
 

@@ -11,7 +11,22 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Row,
+    Update,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from adapters.sql.tables import refresh_tokens, sessions, users
@@ -143,18 +158,63 @@ class SqlRefreshTokenRepository:
         row = self._conn.execute(query).one_or_none()
         return _token(row) if row is not None else None
 
-    def mark_rotated(
-        self, token_id: UUID, now: datetime, successor_id: UUID, successor_seal: bytes
+    def get_with_session(self, token_hash: str) -> tuple[RefreshToken, Session] | None:
+        query = (
+            select(refresh_tokens, sessions)
+            .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
+            .where(refresh_tokens.c.token_hash == token_hash)
+        )
+        row = self._conn.execute(query).one_or_none()
+        return (_token(row), _session(row)) if row is not None else None
+
+    def rotate(
+        self, token: RefreshToken, successor: RefreshToken, seal: bytes, now: datetime
     ) -> bool:
-        # One conditional UPDATE is the whole compare-and-set: the row lock
+        # The conditional UPDATE is the whole compare-and-set: the row lock
         # (PostgreSQL) or the write lock (SQLite) lets only one caller match
         # `rotated_at IS NULL`; a loser re-checks after the winner commits.
-        result = self._conn.execute(
+        spend = (
             update(refresh_tokens)
-            .where(refresh_tokens.c.id == token_id, refresh_tokens.c.rotated_at.is_(None))
-            .values(rotated_at=now, successor_id=successor_id, successor_seal=successor_seal)
+            .where(refresh_tokens.c.id == token.id, refresh_tokens.c.rotated_at.is_(None))
+            .values(rotated_at=now, successor_id=successor.id, successor_seal=seal)
         )
-        return result.rowcount == 1
+        touch = update(sessions).where(sessions.c.id == token.session_id).values(last_used_at=now)
+        if self._conn.dialect.name == "postgresql":
+            return self._rotate_in_one_statement(spend, touch, successor)
+        # SQLite cannot put an UPDATE in a WITH clause; it runs in process, so
+        # the three statements cost no more than one.
+        if self._conn.execute(spend).rowcount != 1:
+            return False
+        self._conn.execute(insert(refresh_tokens).values(_token_values(successor)))
+        self._conn.execute(touch)
+        return True
+
+    def _rotate_in_one_statement(
+        self, spend: Update, touch: Update, successor: RefreshToken
+    ) -> bool:
+        """Spend, insert and touch in one round trip (data-modifying CTEs).
+
+        The insert and the touch are keyed on the rows the spend returns, so a
+        lost compare-and-set writes nothing at all.
+        """
+        spent = spend.returning(refresh_tokens.c.id).cte("spent")
+        values = _token_values(successor)
+        successor_row = select(
+            *(_typed(value, refresh_tokens.c[name]) for name, value in values.items())
+        ).select_from(spent)
+        inserted = insert(refresh_tokens).from_select(list(values), successor_row).cte("inserted")
+        touched = touch.where(exists(select(spent.c.id))).cte("touched")
+        # `inserted` and `touched` are not read by the final SELECT; PostgreSQL
+        # runs every data-modifying CTE to completion anyway.
+        query = select(func.count()).select_from(spent).add_cte(inserted, touched)
+        return self._conn.execute(query).scalar_one() == 1
+
+
+def _typed(value: object, column: Column[Any]) -> ColumnElement[Any]:
+    # A bare NULL in a SELECT list is typed text, which an INSERT into a
+    # timestamp, uuid or bytea column refuses. Values keep an unsized bind,
+    # so that an over-long string still fails instead of being cut by a CAST.
+    return cast(null(), column.type) if value is None else literal(value, column.type)
 
 
 def _user_values(user: User) -> dict[str, Any]:
@@ -192,15 +252,18 @@ def _session_values(session: Session) -> dict[str, Any]:
 
 
 def _session(row: Row[Any]) -> Session:
+    # Keyed by column, not by name: a row of a join holds two `id`s.
+    m = row._mapping
+    c = sessions.c
     return Session(
-        id=row.id,
-        user_id=row.user_id,
-        client_id=row.client_id,
-        device_name=row.device_name,
-        created_at=row.created_at,
-        last_used_at=row.last_used_at,
-        expires_at=row.expires_at,
-        revoked_at=row.revoked_at,
+        id=m[c.id],
+        user_id=m[c.user_id],
+        client_id=m[c.client_id],
+        device_name=m[c.device_name],
+        created_at=m[c.created_at],
+        last_used_at=m[c.last_used_at],
+        expires_at=m[c.expires_at],
+        revoked_at=m[c.revoked_at],
     )
 
 
@@ -218,13 +281,15 @@ def _token_values(token: RefreshToken) -> dict[str, Any]:
 
 
 def _token(row: Row[Any]) -> RefreshToken:
+    m = row._mapping
+    c = refresh_tokens.c
     return RefreshToken(
-        id=row.id,
-        session_id=row.session_id,
-        token_hash=row.token_hash,
-        issued_at=row.issued_at,
-        expires_at=row.expires_at,
-        rotated_at=row.rotated_at,
-        successor_id=row.successor_id,
-        successor_seal=row.successor_seal,
+        id=m[c.id],
+        session_id=m[c.session_id],
+        token_hash=m[c.token_hash],
+        issued_at=m[c.issued_at],
+        expires_at=m[c.expires_at],
+        rotated_at=m[c.rotated_at],
+        successor_id=m[c.successor_id],
+        successor_seal=m[c.successor_seal],
     )

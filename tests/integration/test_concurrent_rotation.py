@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 from application.ports import UnitOfWorkFactory
 from domain.session import RefreshToken, Session
 from domain.user import Email, User
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+NOW = T0 + timedelta(minutes=1)
 THREADS = 8
 
 
@@ -48,20 +50,18 @@ def test_exactly_one_of_many_concurrent_rotations_wins(
     token = _seed(sql_uow_factory)
     start = threading.Barrier(THREADS, timeout=10)
 
-    def rotate(successor_id: UUID) -> bool:
+    def rotate(successor: RefreshToken) -> bool:
         # Released together, before opening the unit of work: on SQLite the
         # first BEGIN IMMEDIATE holds the others at the door.
         start.wait()
         with sql_uow_factory() as uow:
-            seen = uow.refresh_tokens.get_by_hash(token.token_hash)
+            seen = uow.refresh_tokens.get_with_session(token.token_hash)
             assert seen is not None
-            won = uow.refresh_tokens.mark_rotated(
-                token.id, T0 + timedelta(minutes=1), successor_id, successor_id.bytes
-            )
+            won = uow.refresh_tokens.rotate(seen[0], successor, successor.id.bytes, NOW)
             uow.commit()
             return won
 
-    successors = [uuid4() for _ in range(THREADS)]
+    successors = [replace(token, id=uuid4(), token_hash=uuid4().hex) for _ in range(THREADS)]
     with ThreadPoolExecutor(THREADS) as pool:
         results = list(pool.map(rotate, successors))
 
@@ -69,6 +69,9 @@ def test_exactly_one_of_many_concurrent_rotations_wins(
     winner = successors[results.index(True)]
     with sql_uow_factory() as uow:
         spent = uow.refresh_tokens.get(token.id)
+        # The losers inserted no successor of their own.
+        stored = [uow.refresh_tokens.get(successor.id) for successor in successors]
     assert spent is not None
-    assert spent.successor_id == winner
-    assert spent.successor_seal == winner.bytes
+    assert spent.successor_id == winner.id
+    assert spent.successor_seal == winner.id.bytes
+    assert stored == [s if s is winner else None for s in successors]

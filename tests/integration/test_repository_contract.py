@@ -296,30 +296,71 @@ def test_a_refresh_token_is_found_by_id_and_by_hash(uow_factory: UnitOfWorkFacto
         assert uow.refresh_tokens.get_by_hash("a" * 64) == token
 
 
-def test_mark_rotated_spends_a_token_once_and_keeps_the_first_successor(
+def test_a_refresh_token_is_read_together_with_its_own_session(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    session, other_session = a_session(user), a_session(user, device_name="phone")
+    token, other_token = a_token(session), a_token(other_session)
+    saved(uow_factory, user, session, other_session, token, other_token)
+
+    with uow_factory() as uow:
+        assert uow.refresh_tokens.get_with_session(token.token_hash) == (token, session)
+        assert uow.refresh_tokens.get_with_session(other_token.token_hash) == (
+            other_token,
+            other_session,
+        )
+        assert uow.refresh_tokens.get_with_session("no such hash") is None
+
+
+def test_rotate_spends_a_token_once_inserts_its_successor_and_records_the_use(
     uow_factory: UnitOfWorkFactory,
 ) -> None:
     user = a_user()
     session = a_session(user)
     token = a_token(session)
     saved(uow_factory, user, session, token)
-    now, successor_id = T0 + timedelta(minutes=1), uuid4()
+    now, later = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
+    successor = a_token(session, issued_at=now, expires_at=now + timedelta(days=7))
+    loser, late = a_token(session, issued_at=now), a_token(session, issued_at=later)
 
     with uow_factory() as uow:
-        assert uow.refresh_tokens.mark_rotated(token.id, now, successor_id, b"\x00seal\xff")
-        assert not uow.refresh_tokens.mark_rotated(token.id, now, uuid4(), b"other")
+        assert uow.refresh_tokens.rotate(token, successor, b"\x00seal\xff", now)
+        assert not uow.refresh_tokens.rotate(token, loser, b"other", later)
         uow.commit()
 
     with uow_factory() as uow:
-        assert not uow.refresh_tokens.mark_rotated(token.id, now, uuid4(), b"later")
-        assert uow.refresh_tokens.get(token.id) == replace(
-            token, rotated_at=now, successor_id=successor_id, successor_seal=b"\x00seal\xff"
-        )
+        assert not uow.refresh_tokens.rotate(token, late, b"late", later)
+        uow.commit()
 
-
-def test_mark_rotated_on_an_unknown_token_returns_false(uow_factory: UnitOfWorkFactory) -> None:
     with uow_factory() as uow:
-        assert not uow.refresh_tokens.mark_rotated(uuid4(), T0, uuid4(), b"seal")
+        assert uow.refresh_tokens.get(token.id) == replace(
+            token, rotated_at=now, successor_id=successor.id, successor_seal=b"\x00seal\xff"
+        )
+        assert uow.refresh_tokens.get_with_session(successor.token_hash) == (
+            successor,
+            replace(session, last_used_at=now),
+        )
+        for refused in (loser, late):
+            assert uow.refresh_tokens.get(refused.id) is None
+            assert uow.refresh_tokens.get_by_hash(refused.token_hash) is None
+
+
+def test_rotating_an_unknown_token_writes_nothing(uow_factory: UnitOfWorkFactory) -> None:
+    user = a_user()
+    session = a_session(user)
+    saved(uow_factory, user, session)
+    never_stored, successor = a_token(session), a_token(session)
+
+    with uow_factory() as uow:
+        assert not uow.refresh_tokens.rotate(
+            never_stored, successor, b"seal", T0 + timedelta(minutes=1)
+        )
+        uow.commit()
+
+    with uow_factory() as uow:
+        assert uow.refresh_tokens.get(successor.id) is None
+        assert uow.sessions.get(session.id) == session
 
 
 def test_datetimes_read_back_as_aware_utc_equal_to_what_was_stored(

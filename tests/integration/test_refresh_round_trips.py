@@ -1,0 +1,93 @@
+"""A refresh is the hottest write path: on PostgreSQL, where every statement is a
+network round trip, one successful rotation must stay a read and a write."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import Connection, event
+
+from adapters.sql.engine import make_engine
+from adapters.sql.migrate import upgrade
+from adapters.sql.unit_of_work import SqlUnitOfWork
+from application.refresh import Refresh, RefreshCommand
+from application.tokens import TokenServices
+from domain.session import RefreshToken, Session, SessionPolicy
+from domain.user import Email, User
+from tests.fakes import FakeAuditLog, FakeClock, FakeCodec, FakeSigner, SequentialIds
+
+
+def test_a_successful_refresh_on_postgresql_is_one_read_one_write_and_the_commit(
+    postgres_url: str,
+) -> None:
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    try:
+        clock, codec = FakeClock(), FakeCodec()
+        now = clock.now()
+        user = User(id=uuid4(), email=Email("ada@example.com"), password_hash="h", created_at=now)
+        session = Session(
+            id=uuid4(),
+            user_id=user.id,
+            client_id="latchkey",
+            device_name=None,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + timedelta(days=90),
+        )
+        plain = codec.new_token()
+        token = RefreshToken(
+            id=uuid4(),
+            session_id=session.id,
+            token_hash=codec.digest(plain),
+            issued_at=now,
+            expires_at=now + timedelta(days=7),
+        )
+        with SqlUnitOfWork(engine) as uow:
+            uow.users.add(user)
+            uow.sessions.add(session)
+            uow.refresh_tokens.add(token)
+            uow.commit()
+        tokens = TokenServices(
+            signer=FakeSigner(),
+            codec=codec,
+            clock=clock,
+            ids=SequentialIds(),
+            policy=SessionPolicy(),
+        )
+        refresh = Refresh(lambda: SqlUnitOfWork(engine), tokens, FakeAuditLog())
+        clock.advance(60)
+
+        statements: list[str] = []
+        commits: list[None] = []
+
+        def on_statement(conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
+            statements.append(statement)
+
+        def on_commit(conn: Connection) -> None:
+            commits.append(None)
+
+        event.listen(engine, "before_cursor_execute", on_statement)
+        event.listen(engine, "commit", on_commit)
+        try:
+            pair = refresh(RefreshCommand(refresh_token=plain))
+        finally:
+            event.remove(engine, "before_cursor_execute", on_statement)
+            event.remove(engine, "commit", on_commit)
+
+        # Was five statements: the token, its session, the compare-and-set, the
+        # successor's insert and the session's touch.
+        assert len(statements) <= 2, statements
+        assert len(commits) == 1
+        with SqlUnitOfWork(engine) as uow:
+            spent = uow.refresh_tokens.get(token.id)
+            found = uow.refresh_tokens.get_with_session(codec.digest(pair.refresh_token))
+        assert found is not None
+        successor, touched = found
+        assert spent is not None
+        assert (spent.rotated_at, spent.successor_id) == (clock.now(), successor.id)
+        assert touched == session.used(clock.now())
+    finally:
+        engine.dispose()
