@@ -1,7 +1,8 @@
 """In-process caches on the hot path of every authenticated request.
 
-Verifying a JWT signature and reading the session on every request would make
-each call cost a public-key operation and a database round trip. Both answers
+Verifying a JWT signature and reading the session (and, for a profile or an
+introspection, the account or the calling client) on every request would make
+each call cost a public-key operation and database round trips. The answers
 are cached, bounded in size, and revocation stays visible: at once for
 revocations this process commits (the RevocationEpoch), within one second for
 those committed elsewhere (another instance, the CLI).
@@ -12,17 +13,33 @@ from __future__ import annotations
 import hashlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 from uuid import UUID
 
-from application.ports import AccessClaims, AccessTokenSigner, LiveSessions
+from application.ports import (
+    AccessClaims,
+    AccessTokenSigner,
+    LiveSessions,
+    ServiceClientDirectory,
+    UserDirectory,
+)
+from domain.client import ServiceClient
 from domain.errors import InvalidToken
+from domain.user import User
 
 LIVENESS_TTL_SECONDS = 1.0
 MAX_ENTRIES = 100_000
+# Client ids come from unauthenticated requests: unknown ones are cached too,
+# so the bound is what keeps a flood of made-up ids from growing memory.
+MAX_CLIENT_ENTRIES = 10_000
 # Tokens longer than this are refused by the signer without parsing; never cached.
 MAX_CACHED_TOKEN_LENGTH = 8192
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 class RevocationEpoch:
@@ -35,6 +52,40 @@ class RevocationEpoch:
     def bump(self) -> None:
         # next() on a count is atomic under the GIL, unlike `+= 1`.
         self.value = next(self._counter)
+
+
+class _RecentAnswers(Generic[K, V]):
+    """Answers of a store, each remembered for at most `ttl_seconds` and
+    forgotten at once when the revocation epoch moves."""
+
+    def __init__(
+        self,
+        epoch: RevocationEpoch,
+        ttl_seconds: float,
+        max_entries: int,
+        monotonic: Callable[[], float],
+    ) -> None:
+        self._epoch = epoch
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._monotonic = monotonic
+        self._entries: dict[K, tuple[float, int, V]] = {}
+
+    def get(self, key: K, ask: Callable[[], V]) -> V:
+        checked = self._monotonic()
+        # Read before asking the store: a revocation committed meanwhile bumps
+        # the epoch past this value, so the entry is stale on its next lookup.
+        epoch = self._epoch.value
+        entry = self._entries.get(key)
+        if entry is not None and entry[1] == epoch and checked - entry[0] < self._ttl:
+            return entry[2]
+        answer = ask()
+        if len(self._entries) >= self._max:
+            # Dropping everything is crude but bounded and O(1) amortised; the
+            # next second refills what is actually in use.
+            self._entries.clear()
+        self._entries[key] = (checked, epoch, answer)
+        return answer
 
 
 class CachedLiveSessions:
@@ -50,28 +101,62 @@ class CachedLiveSessions:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._inner = inner
-        self._epoch = epoch
-        self._ttl = ttl_seconds
-        self._max = max_entries
-        self._monotonic = monotonic
-        self._entries: dict[tuple[UUID, UUID], tuple[float, int, datetime | None]] = {}
+        self._answers: _RecentAnswers[tuple[UUID, UUID], datetime | None] = _RecentAnswers(
+            epoch, ttl_seconds, max_entries, monotonic
+        )
 
     def live_until(self, session_id: UUID, user_id: UUID) -> datetime | None:
-        key = (session_id, user_id)
-        checked = self._monotonic()
-        # Read before asking the store: a revocation committed meanwhile bumps
-        # the epoch past this value, so the entry is stale on its next lookup.
-        epoch = self._epoch.value
-        entry = self._entries.get(key)
-        if entry is not None and entry[1] == epoch and checked - entry[0] < self._ttl:
-            return entry[2]
-        answer = self._inner.live_until(session_id, user_id)
-        if len(self._entries) >= self._max:
-            # Dropping everything is crude but bounded and O(1) amortised; the
-            # next second refills what is actually in use.
-            self._entries.clear()
-        self._entries[key] = (checked, epoch, answer)
-        return answer
+        return self._answers.get(
+            (session_id, user_id), lambda: self._inner.live_until(session_id, user_id)
+        )
+
+
+class CachedUsers:
+    """UserDirectory that remembers each account for at most `ttl_seconds`.
+
+    As fresh as the session liveness it goes with: a deleted account's
+    sessions go with it, so its tokens are refused by the same rule.
+    """
+
+    def __init__(
+        self,
+        inner: UserDirectory,
+        epoch: RevocationEpoch,
+        *,
+        ttl_seconds: float = LIVENESS_TTL_SECONDS,
+        max_entries: int = MAX_ENTRIES,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._inner = inner
+        self._answers: _RecentAnswers[UUID, User | None] = _RecentAnswers(
+            epoch, ttl_seconds, max_entries, monotonic
+        )
+
+    def get(self, user_id: UUID) -> User | None:
+        return self._answers.get(user_id, lambda: self._inner.get(user_id))
+
+
+class CachedServiceClients:
+    """ServiceClientDirectory that remembers each client for at most `ttl_seconds`:
+    a client removed or given a new secret (the CLI, another process) counts
+    within that time, like a revocation."""
+
+    def __init__(
+        self,
+        inner: ServiceClientDirectory,
+        epoch: RevocationEpoch,
+        *,
+        ttl_seconds: float = LIVENESS_TTL_SECONDS,
+        max_entries: int = MAX_CLIENT_ENTRIES,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._inner = inner
+        self._answers: _RecentAnswers[str, ServiceClient | None] = _RecentAnswers(
+            epoch, ttl_seconds, max_entries, monotonic
+        )
+
+    def get(self, client_id: str) -> ServiceClient | None:
+        return self._answers.get(client_id, lambda: self._inner.get(client_id))
 
 
 class CachedTokenVerifier:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
+from adapters.io_guard import allow_io
 from adapters.key_encryption import SigningKeyCipher
 from adapters.keys import SigningKey, SigningKeySet
 from application.ports import Clock, UnitOfWorkFactory
@@ -65,6 +66,7 @@ class DatabaseKeySet:
         keys = self._keys
         if keys is not None and self._still_good(keys, kid):
             return keys
+        allow_io()
         # One thread reloads; the others go on with the keys they have meanwhile.
         if not self._lock.acquire(blocking=keys is None):
             assert keys is not None

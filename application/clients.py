@@ -16,6 +16,7 @@ from application.ports import (
     ClientSecretHasher,
     Clock,
     IdGenerator,
+    ServiceClientDirectory,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -55,31 +56,43 @@ def presented_client(
     return PresentedClient(basic_id) if basic_id else None
 
 
-class ClientAuthenticator:
-    def __init__(self, secrets: ClientSecretHasher) -> None:
-        self._secrets = secrets
+class ClientsInStore:
+    """ServiceClientDirectory read straight from the store, every time."""
 
-    def authenticate(self, uow: UnitOfWork, presented: PresentedClient | None) -> ServiceClient:
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    def get(self, client_id: str) -> ServiceClient | None:
+        with self._uow() as uow:
+            return uow.clients.get(client_id)
+
+
+class ClientAuthenticator:
+    def __init__(self, secrets: ClientSecretHasher, clients: ServiceClientDirectory) -> None:
+        self._secrets = secrets
+        self._clients = clients
+
+    def authenticate(self, presented: PresentedClient | None) -> ServiceClient:
         """The service client that proved itself with its secret; else InvalidClient."""
         if presented is None or not presented.secret:
             raise InvalidClient("client authentication required")
-        client = uow.clients.get(presented.client_id)
+        client = self._clients.get(presented.client_id)
         stored = client.secret_hash if client is not None else _NO_SUCH_DIGEST
         if not self._secrets.matches(presented.secret, stored) or client is None:
             raise InvalidClient("unknown client or wrong secret")
         return client
 
-    def identify(self, uow: UnitOfWork, presented: PresentedClient | None) -> str | None:
+    def identify(self, presented: PresentedClient | None) -> str | None:
         """The client a request comes from: an authenticated service client, a
         public client that named itself, or None when it said nothing."""
         if presented is None:
             return None
         if presented.secret:
-            return self.authenticate(uow, presented).id
+            return self.authenticate(presented).id
         client_id = check_public_client_id(presented.client_id)
         # A registered client must prove itself: without this, anyone could
         # obtain tokens whose client_id claims to be another service.
-        if uow.clients.get(client_id) is not None:
+        if self._clients.get(client_id) is not None:
             raise InvalidClient("this client must authenticate")
         return client_id
 

@@ -41,13 +41,11 @@ class ExchangeGrant:
 
     def __init__(
         self,
-        uow: UnitOfWorkFactory,
         clients: ClientAuthenticator,
         log_in: LogIn,
         refresh: Refresh,
         refresh_budget: LimitRequests,
     ) -> None:
-        self._uow = uow
         self._clients = clients
         self._log_in = log_in
         self._refresh = refresh
@@ -79,10 +77,7 @@ class ExchangeGrant:
         raise UnsupportedGrantType(f"grant_type must be one of: {', '.join(GRANT_TYPES)}")
 
     def _identify(self, client: PresentedClient | None) -> str | None:
-        if client is None:
-            return None
-        with self._uow() as uow:
-            return self._clients.identify(uow, client)
+        return self._clients.identify(client)
 
 
 @dataclass(frozen=True)
@@ -178,8 +173,7 @@ class Introspect(_TokenLookup):
     def __call__(
         self, client: PresentedClient | None, token: str, hint: str | None = None
     ) -> TokenInfo | None:
-        with self._uow() as uow:
-            self._clients.authenticate(uow, client)
+        self._clients.authenticate(client)
         return self._find(token, hint)
 
 
@@ -203,8 +197,7 @@ class RevokeToken(_TokenLookup):
         self._audit = audit
 
     def __call__(self, client: PresentedClient | None, token: str, hint: str | None = None) -> None:
-        with self._uow() as uow:
-            client_id = self._clients.identify(uow, client)
+        client_id = self._clients.identify(client)
         # A spent token counts: its holder may be the legitimate client
         # logging out after a lost refresh response, or a thief; either way
         # ending the session is the safe answer.

@@ -7,7 +7,13 @@ from datetime import timedelta
 from dependency_injector import containers, providers
 
 from adapters.audit import StructlogAuditLog
-from adapters.caches import CachedLiveSessions, CachedTokenVerifier, RevocationEpoch
+from adapters.caches import (
+    CachedLiveSessions,
+    CachedServiceClients,
+    CachedTokenVerifier,
+    CachedUsers,
+    RevocationEpoch,
+)
 from adapters.client_secrets import HmacClientSecrets
 from adapters.clock import RandomIds, SystemClock
 from adapters.hashing import Argon2PasswordHasher
@@ -22,13 +28,13 @@ from adapters.throttle import LimitsLoginThrottle, LimitsRequestThrottle
 from adapters.tokens import HmacRefreshTokenCodec, load_or_create_secret
 from application.admin import ManageUsers
 from application.authenticate import Authenticate, SessionsInStore
-from application.clients import ClientAuthenticator, ManageClients
+from application.clients import ClientAuthenticator, ClientsInStore, ManageClients
 from application.keys import SigningKeys
 from application.login import LogIn
 from application.logout import LogOut
 from application.oauth import ExchangeGrant, Introspect, RevokeToken
 from application.password import ChangePassword, DeleteAccount
-from application.profile import GetProfile
+from application.profile import GetProfile, UsersInStore
 from application.refresh import Refresh
 from application.sessions import ListSessions, RevokeSession
 from application.signup import PasswordRules, SignUp
@@ -190,18 +196,28 @@ class Container(containers.DeclarativeContainer):
         ChangePassword, uow.provider, hasher, throttle, password_rules, clock, audit
     )
     delete_account = providers.Factory(DeleteAccount, uow.provider, hasher, throttle, audit)
-    get_profile = providers.Factory(GetProfile, uow.provider)
+    users = providers.ThreadSafeSingleton(
+        CachedUsers, providers.ThreadSafeSingleton(UsersInStore, uow.provider), revocations
+    )
+    get_profile = providers.Factory(GetProfile, users)
     manage_users = providers.Factory(ManageUsers, uow.provider, clock, audit)
 
     client_secrets = providers.ThreadSafeSingleton(
         HmacClientSecrets, providers.ThreadSafeSingleton(refresh_token_key, settings)
     )
-    client_authenticator = providers.ThreadSafeSingleton(ClientAuthenticator, client_secrets)
+    service_clients = providers.ThreadSafeSingleton(
+        CachedServiceClients,
+        providers.ThreadSafeSingleton(ClientsInStore, uow.provider),
+        revocations,
+    )
+    client_authenticator = providers.ThreadSafeSingleton(
+        ClientAuthenticator, client_secrets, service_clients
+    )
     manage_clients = providers.Factory(
         ManageClients, uow.provider, client_secrets, clock, ids, audit
     )
     exchange_grant = providers.Factory(
-        ExchangeGrant, uow.provider, client_authenticator, log_in, refresh, limit_refreshes
+        ExchangeGrant, client_authenticator, log_in, refresh, limit_refreshes
     )
     introspect = providers.Factory(
         Introspect,

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
 from adapters.caches import RevocationEpoch
+from adapters.io_guard import allow_io
 from adapters.sql.clients_and_keys import SqlClientRepository, SqlSigningKeyRepository
 from adapters.sql.repositories import (
     SqlRefreshTokenRepository,
@@ -59,6 +60,7 @@ class SqlUnitOfWork:
         self._revoked = False
 
     def __enter__(self) -> Self:
+        allow_io()
         try:
             conn = self._engine.connect()
         except _UNAVAILABLE as error:

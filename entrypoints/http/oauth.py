@@ -24,6 +24,7 @@ from entrypoints.http.oauth_schemas import (
     PresentedTokenForm,
     TokenForm,
 )
+from entrypoints.http.offload import answer
 from entrypoints.http.provided import Provided
 from entrypoints.http.schemas import TokenPairResponse
 
@@ -47,7 +48,7 @@ client_basic = HTTPBasic(
 ClientCredentials = Annotated[HTTPBasicCredentials | None, Depends(client_basic)]
 
 
-def required_client(credentials: ClientCredentials) -> HTTPBasicCredentials:
+async def required_client(credentials: ClientCredentials) -> HTTPBasicCredentials:
     # A dependency, so it is checked before the body: without credentials the
     # answer is 401, whatever else is wrong with the request.
     if credentials is None:
@@ -157,12 +158,13 @@ def revoke(
     dependencies=[Depends(oauth_form)],
 )
 @inject
-def introspect(
+async def introspect(
     form: Annotated[PresentedTokenForm, Form()],
     credentials: Annotated[HTTPBasicCredentials, Depends(required_client)],
     use_case: Annotated[Introspect, Depends(Provided[Container.introspect])],
 ) -> JSONResponse:
     """RFC 7662, for service clients (HTTP Basic): `{"active": false}` for any token not live."""
-    info = use_case(_client(credentials, form.client_id), form.token, form.token_type_hint)
+    client = _client(credentials, form.client_id)
+    info = await answer(use_case, client, form.token, form.token_type_hint)
     body = IntrospectionResponse.of(info).model_dump(mode="json", exclude_none=True)
     return JSONResponse(body, headers=NO_STORE)

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2Pas
 from application.authenticate import Authenticate, Principal
 from domain.errors import InvalidToken
 from entrypoints.container import Container
+from entrypoints.http.offload import answer
 from entrypoints.http.provided import Provided
 
 # Two ways to the same `Authorization: Bearer` header, so that /docs offers
@@ -25,14 +26,15 @@ pasted_token = HTTPBearer(auto_error=False, description="An access token from lo
 
 
 @inject
-def current_principal(
+async def current_principal(
     token: Annotated[str | None, Depends(password_login)],
     _pasted: Annotated[HTTPAuthorizationCredentials | None, Depends(pasted_token)],
     authenticate: Annotated[Authenticate, Depends(Provided[Container.authenticate])],
 ) -> Principal:
     if not token:
         raise InvalidToken("missing bearer token")
-    return authenticate(token)
+    # Usually answered from the caches, on the event loop; else in a thread.
+    return await answer(authenticate, token)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Response
 from application.password import ChangePassword, ChangePasswordCommand, DeleteAccount
 from application.profile import GetProfile
 from entrypoints.container import Container
+from entrypoints.http.offload import answer
 from entrypoints.http.provided import Provided
 from entrypoints.http.schemas import ChangePasswordRequest, DeleteAccountRequest, UserResponse
 from entrypoints.http.security import CurrentPrincipal
@@ -19,11 +20,11 @@ router = APIRouter(prefix="/v1/users", tags=["users"])
 
 @router.get("/me", response_model=UserResponse)
 @inject
-def me(
+async def me(
     principal: CurrentPrincipal,
     use_case: Annotated[GetProfile, Depends(Provided[Container.get_profile])],
 ) -> UserResponse:
-    user = use_case(principal)
+    user = await answer(use_case, principal)
     return UserResponse(id=user.id, email=str(user.email), created_at=user.created_at)
 
 

@@ -1,14 +1,23 @@
-"""The hot-path caches: a verified token is not verified again, and revocation
-stays visible (at once for this process, within a second for others)."""
+"""The hot-path caches: a verified token is not verified again; sessions, users
+and clients are read at most once a second; revocation stays visible (at once
+for this process, within a second for others)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 
-from adapters.caches import CachedLiveSessions, CachedTokenVerifier, RevocationEpoch
+from adapters.caches import (
+    CachedLiveSessions,
+    CachedServiceClients,
+    CachedTokenVerifier,
+    CachedUsers,
+    RevocationEpoch,
+)
 from application.ports import AccessClaims
 from domain.errors import InvalidToken
 from tests.fakes import T0, FakeSigner
@@ -27,11 +36,17 @@ class CountingSigner(FakeSigner):
 
 
 class StoreStub:
+    """Stands in for every store a cache wraps: sessions, users and clients."""
+
     def __init__(self) -> None:
-        self.answer: datetime | None = T0 + timedelta(days=1)
+        self.answer: object = "live"
         self.reads = 0
 
-    def live_until(self, session_id: UUID, user_id: UUID) -> datetime | None:
+    def live_until(self, session_id: UUID, user_id: UUID) -> object:
+        self.reads += 1
+        return self.answer
+
+    def get(self, key: object) -> object:
         self.reads += 1
         return self.answer
 
@@ -86,32 +101,58 @@ def test_the_token_cache_is_bounded() -> None:
     assert len(cache._entries) <= 3
 
 
-def test_session_liveness_is_remembered_for_less_than_a_second() -> None:
+Ask = Callable[[int], object]
+
+
+def _cache(kind: str, store: StoreStub, epoch: RevocationEpoch, ticker: Ticker, **kw: int) -> Ask:
+    """One of the three read caches, as `ask(n)`: the answer for the n-th key."""
+    keys = [(uuid4(), uuid4()) for _ in range(50)]
+    inner: Any = store
+    if kind == "sessions":
+        sessions = CachedLiveSessions(inner, epoch, monotonic=ticker, **kw)
+        return lambda n: sessions.live_until(*keys[n])
+    if kind == "users":
+        users = CachedUsers(inner, epoch, monotonic=ticker, **kw)
+        return lambda n: users.get(keys[n][0])
+    clients = CachedServiceClients(inner, epoch, monotonic=ticker, **kw)
+    return lambda n: clients.get(f"client-{n}")
+
+
+KINDS = ["sessions", "users", "clients"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_answer_is_remembered_for_less_than_a_second(kind: str) -> None:
     store, ticker = StoreStub(), Ticker()
-    cache = CachedLiveSessions(store, RevocationEpoch(), monotonic=ticker)
-    sid, uid = uuid4(), uuid4()
-    cache.live_until(sid, uid)
+    ask = _cache(kind, store, RevocationEpoch(), ticker)
+    ask(0)
     ticker.now += 0.9
-    cache.live_until(sid, uid)
+    ask(0)
     assert store.reads == 1
-    store.answer = None  # revoked by another instance
+    store.answer = None  # revoked or removed by another instance
     ticker.now += 0.2
-    assert cache.live_until(sid, uid) is None
+    assert ask(0) is None
     assert store.reads == 2
 
 
-def test_a_revocation_committed_by_this_process_is_seen_at_once() -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_revocation_committed_by_this_process_is_seen_at_once(kind: str) -> None:
     store, epoch = StoreStub(), RevocationEpoch()
-    cache = CachedLiveSessions(store, epoch, monotonic=Ticker())
-    sid, uid = uuid4(), uuid4()
-    assert cache.live_until(sid, uid) is not None
+    ask = _cache(kind, store, epoch, Ticker())
+    assert ask(0) is not None
     store.answer = None
     epoch.bump()
-    assert cache.live_until(sid, uid) is None
+    assert ask(0) is None
 
 
-def test_the_liveness_cache_is_bounded() -> None:
-    cache = CachedLiveSessions(StoreStub(), RevocationEpoch(), max_entries=5, monotonic=Ticker())
-    for _ in range(20):
-        cache.live_until(uuid4(), uuid4())
-    assert len(cache._entries) <= 5
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_full_cache_forgets_rather_than_grows(kind: str) -> None:
+    store = StoreStub()
+    ask = _cache(kind, store, RevocationEpoch(), Ticker(), max_entries=5)
+    for n in range(20):
+        ask(n)
+    assert store.reads == 20
+    ask(19)  # among the few kept
+    assert store.reads == 20
+    ask(0)  # long since dropped to stay within 5 entries: read again
+    assert store.reads == 21

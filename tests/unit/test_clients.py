@@ -6,6 +6,7 @@ import pytest
 
 from application.clients import (
     ClientAuthenticator,
+    ClientsInStore,
     ManageClients,
     PresentedClient,
     presented_client,
@@ -26,8 +27,8 @@ def clients(world: World, secrets: FakeClientSecrets) -> ManageClients:
 
 
 @pytest.fixture
-def authenticator(secrets: FakeClientSecrets) -> ClientAuthenticator:
-    return ClientAuthenticator(secrets)
+def authenticator(world: World, secrets: FakeClientSecrets) -> ClientAuthenticator:
+    return ClientAuthenticator(secrets, ClientsInStore(world.uow))
 
 
 def test_a_new_client_gets_a_long_random_secret_of_which_only_a_hash_is_stored(
@@ -71,17 +72,16 @@ def test_a_client_authenticates_with_its_secret_only(
 ) -> None:
     created = clients.create("billing")
 
-    with world.uow() as uow:
-        found = authenticator.authenticate(uow, PresentedClient(created.client.id, created.secret))
-        assert found == created.client
-        for wrong in (
-            None,
-            PresentedClient(created.client.id),
-            PresentedClient(created.client.id, created.secret + "x"),
-            PresentedClient("nobody", created.secret),
-        ):
-            with pytest.raises(InvalidClient):
-                authenticator.authenticate(uow, wrong)
+    found = authenticator.authenticate(PresentedClient(created.client.id, created.secret))
+    assert found == created.client
+    for wrong in (
+        None,
+        PresentedClient(created.client.id),
+        PresentedClient(created.client.id, created.secret + "x"),
+        PresentedClient("nobody", created.secret),
+    ):
+        with pytest.raises(InvalidClient):
+            authenticator.authenticate(wrong)
 
 
 def test_identifying_a_request_tells_public_and_service_clients_apart(
@@ -89,13 +89,12 @@ def test_identifying_a_request_tells_public_and_service_clients_apart(
 ) -> None:
     created = clients.create("billing")
 
-    with world.uow() as uow:
-        assert authenticator.identify(uow, None) is None
-        assert authenticator.identify(uow, PresentedClient("my-spa")) == "my-spa"
-        service = PresentedClient(created.client.id, created.secret)
-        assert authenticator.identify(uow, service) == created.client.id
-        with pytest.raises(InvalidClient):
-            authenticator.identify(uow, PresentedClient(created.client.id))
+    assert authenticator.identify(None) is None
+    assert authenticator.identify(PresentedClient("my-spa")) == "my-spa"
+    service = PresentedClient(created.client.id, created.secret)
+    assert authenticator.identify(service) == created.client.id
+    with pytest.raises(InvalidClient):
+        authenticator.identify(PresentedClient(created.client.id))
 
 
 # -- what a request presents: HTTP Basic and the client_id parameter (RFC 6749 2.3) -------

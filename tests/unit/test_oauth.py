@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from application.clients import ClientAuthenticator, ManageClients, PresentedClient
+from application.clients import ClientAuthenticator, ClientsInStore, ManageClients, PresentedClient
 from application.oauth import (
     ExchangeGrant,
     GrantRequest,
@@ -65,7 +65,7 @@ class OAuth:
 @pytest.fixture
 def oauth(world: World) -> OAuth:
     secrets = FakeClientSecrets()
-    authenticator = ClientAuthenticator(secrets)
+    authenticator = ClientAuthenticator(secrets, ClientsInStore(world.uow))
     refresh_throttle = FakeRequestThrottle(budget=REFRESH_BUDGET)
     tokens = TokenServices(
         signer=world.signer,
@@ -77,7 +77,6 @@ def oauth(world: World) -> OAuth:
     return OAuth(
         world=world,
         grant=ExchangeGrant(
-            world.uow,
             authenticator,
             world.log_in,
             world.refresh,
