@@ -99,22 +99,15 @@ def latchkey_command(port: int, workers: int) -> list[str]:
 
 
 def hello_command(port: int, workers: int) -> list[str]:
-    # uvicorn picks the same event loop and HTTP parser as `latchkey serve`
-    # (uvloop and httptools when installed); no access log: it is the ceiling.
+    # The same serving code as `latchkey serve`, with no access log: it is the ceiling.
     return [
-        str(BIN / "uvicorn"),
-        "bench.hello:app",
-        "--app-dir",
-        str(REPO),
-        "--host",
-        "127.0.0.1",
+        str(BIN / "python"),
+        "-m",
+        "bench.hello",
         "--port",
         str(port),
         "--workers",
         str(workers),
-        "--log-level",
-        "warning",
-        "--no-access-log",
     ]
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
@@ -18,6 +18,7 @@ from adapters.key_store import RELOAD_INTERVAL_SECONDS
 from adapters.sql.migrate import SchemaState, schema_state, upgrade
 from application.signup import SignUpCommand
 from domain.errors import DomainError, ServiceUnavailable
+from entrypoints import serving
 from entrypoints.container import Container
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings
@@ -64,19 +65,27 @@ def serve(
     settings = container.settings()
     with _database_errors_as_exit(settings):
         _prepare_database(container)
-    uvicorn.run(
-        "entrypoints.asgi:app",
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
-        log_level="info",
-        # Every request already logs through the audit log and the metrics;
-        # uvicorn's access line would cost more than the request itself.
-        access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        timeout_keep_alive=settings.keepalive_timeout,
-    )
+    workers = workers or settings.workers
+    # The workers read their settings from the environment: they must know how
+    # many of them share the machine (each takes its share of the hashing threads).
+    os.environ["LATCHKEY_WORKERS"] = str(workers)
+    host, port = host or settings.host, port or settings.port
+    try:
+        serving.serve(
+            "entrypoints.asgi:app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            # Every request already logs through the audit log and the metrics;
+            # uvicorn's access line would cost more than the request itself.
+            access_log=False,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            timeout_keep_alive=settings.keepalive_timeout,
+        )
+    except OSError as error:
+        raise _fail(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
 
 
 @contextmanager

@@ -3,14 +3,17 @@ balancer tunes (docs/deployment.md)."""
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
-from entrypoints import cli
+from entrypoints import cli, serving
+from entrypoints.container import hashing_threads
+from tests.e2e.conftest import make_settings
 
 
 def test_serve_hands_the_trusted_proxies_and_the_keep_alive_to_uvicorn(
@@ -18,15 +21,50 @@ def test_serve_hands_the_trusted_proxies_and_the_keep_alive_to_uvicorn(
 ) -> None:
     monkeypatch.setenv("LATCHKEY_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("LATCHKEY_AUTO_MIGRATE", "true")
+    # `serve` sets it for its workers; monkeypatch restores it afterwards.
+    monkeypatch.setenv("LATCHKEY_WORKERS", "1")
     monkeypatch.setenv("LATCHKEY_FORWARDED_ALLOW_IPS", "10.0.0.0/8,192.0.2.10")
     monkeypatch.setenv("LATCHKEY_KEEPALIVE_TIMEOUT", "75")
     started: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.update(options))
+
+    def serve(app: str, **options: Any) -> None:
+        started.update(options, app=app, workers_setting=os.environ["LATCHKEY_WORKERS"])
+
+    monkeypatch.setattr(serving, "serve", serve)
 
     result = CliRunner().invoke(cli.app, ["serve", "--workers", "3"])
 
     assert result.exit_code == 0, result.output
+    assert started["app"] == "entrypoints.asgi:app"
     assert started["forwarded_allow_ips"] == "10.0.0.0/8,192.0.2.10"
     assert started["proxy_headers"] is True
     assert started["timeout_keep_alive"] == 75
     assert started["workers"] == 3
+    # The workers' own settings say how many of them share the machine.
+    assert started["workers_setting"] == "3"
+
+
+def test_serve_on_a_port_already_taken_fails_with_a_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LATCHKEY_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("LATCHKEY_AUTO_MIGRATE", "true")
+    # `serve` sets it for its workers; monkeypatch restores it afterwards.
+    monkeypatch.setenv("LATCHKEY_WORKERS", "1")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli.app, ["serve", "--port", str(port), "--workers", "2"])
+
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+
+
+@pytest.mark.parametrize(("workers", "threads"), [(1, 2), (2, 1), (4, 1)])
+def test_the_workers_share_the_cores_for_hashing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, threads: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    settings = make_settings(tmp_path, "sqlite://", workers=workers)
+    assert hashing_threads(settings) == threads
