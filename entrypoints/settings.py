@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
+    # Per worker: threads for blocking work (database, waiting for a hash). Few
+    # beat many: Python threads contend for the GIL, and with 40 (the default of
+    # the server's thread pool) refresh and login throughput fell by a third in
+    # `make bench`. Requests beyond them wait on the event loop, which costs nothing.
+    worker_threads: int = Field(default=4, ge=1, le=64)
     # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated
     # addresses or networks, "*" for any): the load balancer, never the internet,
     # or a client could pick the address that per-IP throttling counts.

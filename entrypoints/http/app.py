@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from anyio import to_thread
 from fastapi import FastAPI
 
 from entrypoints.container import Container
@@ -25,7 +29,16 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
 
 def create_app(container: Container | None = None) -> FastAPI:
     container = container or Container()
+    threads = container.settings().worker_threads
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The thread pool behind sync routes and `run_in_threadpool` (entrypoints/http/offload.py).
+        to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Latchkey",
         version="1.0.0",
         description="Sign-up, login, rotating refresh tokens and sessions.",

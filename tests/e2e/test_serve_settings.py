@@ -9,10 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from anyio import to_thread
+from dependency_injector import providers
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from entrypoints import cli, serving
-from entrypoints.container import hashing_threads
+from entrypoints.container import Container, hashing_threads
+from entrypoints.http.app import create_app
 from tests.e2e.conftest import make_settings
 
 
@@ -68,3 +72,22 @@ def test_the_workers_share_the_cores_for_hashing(
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     settings = make_settings(tmp_path, "sqlite://", workers=workers)
     assert hashing_threads(settings) == threads
+
+
+def test_each_worker_runs_blocking_work_on_the_configured_number_of_threads(
+    tmp_path: Path,
+) -> None:
+    container = Container()
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'db'}", worker_threads=3)
+    container.settings.override(providers.Object(settings))
+    app = create_app(container)
+
+    @app.get("/test/threads")
+    async def threads() -> int:
+        return int(to_thread.current_default_thread_limiter().total_tokens)
+
+    try:
+        with TestClient(app) as client:
+            assert client.get("/test/threads").json() == 3
+    finally:
+        container.unwire()
