@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from anyio import to_thread
 from fastapi import FastAPI
 
-from entrypoints.container import Container
+from entrypoints.container import Container, hashing_threads
 from entrypoints.http import auth, health, metrics, oauth, sessions, users, well_known
 from entrypoints.http.errors import install_error_handlers
 from entrypoints.http.metrics import RouteLatency
@@ -30,10 +30,11 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
 def create_app(container: Container | None = None) -> FastAPI:
     container = container or Container()
     threads = container.settings().worker_threads
+    hashing = hashing_threads(container.settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # The thread pool behind sync routes and `run_in_threadpool` (entrypoints/http/offload.py).
+        # The default thread pool, behind sync routes (entrypoints/http/offload.py).
         to_thread.current_default_thread_limiter().total_tokens = threads
         yield
 
@@ -45,6 +46,8 @@ def create_app(container: Container | None = None) -> FastAPI:
         responses=PROBLEM_RESPONSES,
     )
     app.state.container = container
+    # Enough to keep every hashing thread busy (entrypoints/container.py).
+    app.state.hashing_tokens = max(threads, hashing)
     for module in (auth, oauth, users, sessions, well_known, health, metrics):
         app.include_router(module.router)
     install_error_handlers(app)

@@ -12,7 +12,9 @@ from application.logout import LogOut, LogoutScope
 from application.refresh import Refresh, RefreshCommand
 from application.signup import SignUp, SignUpCommand
 from application.throttling import LimitRequests
+from domain.user import User
 from entrypoints.container import Container
+from entrypoints.http.offload import with_hashing
 from entrypoints.http.provided import Provided
 from entrypoints.http.schemas import (
     LogInRequest,
@@ -32,33 +34,40 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 @router.post("/signup", status_code=201, response_model=UserResponse)
 @inject
-def sign_up(
+async def sign_up(
     body: SignUpRequest,
     request: Request,
     limit: Annotated[LimitRequests, Depends(Provided[Container.limit_signups])],
     use_case: Annotated[SignUp, Depends(Provided[Container.sign_up])],
 ) -> UserResponse:
-    # The per-IP budget in the same worker thread as the use case: one hand-off, not two.
-    limit(client_ip(request))
-    user = use_case(SignUpCommand(email=str(body.email), password=body.password))
+    command = SignUpCommand(email=str(body.email), password=body.password)
+
+    def budgeted() -> User:
+        # The per-IP budget in the same thread as the use case: one hand-off, not two.
+        limit(client_ip(request))
+        return use_case(command)
+
+    user = await with_hashing(request, budgeted)
     return UserResponse(id=user.id, email=str(user.email), created_at=user.created_at)
 
 
 @router.post("/login", response_model=TokenPairResponse)
 @inject
-def log_in(
+async def log_in(
     body: LogInRequest,
     request: Request,
     response: Response,
     use_case: Annotated[LogIn, Depends(Provided[Container.log_in])],
 ) -> TokenPairResponse:
-    pair = use_case(
+    pair = await with_hashing(
+        request,
+        use_case,
         LogInCommand(
             email=body.email,
             password=body.password,
             device_name=body.device_name or _user_agent(request),
             client_ip=client_ip(request),
-        )
+        ),
     )
     response.headers.update(NO_STORE)
     return TokenPairResponse.of(pair)

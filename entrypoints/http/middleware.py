@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import secrets
 
 import orjson
@@ -19,6 +20,15 @@ MAX_BODY_BYTES = 64 * 1024
 # and a counter cost nothing per request, unlike a uuid4 (a getrandom call).
 _ID_PREFIX = secrets.token_hex(8)
 _ID_COUNTER = itertools.count(1)
+
+
+def _new_id_prefix() -> None:
+    # A forked worker (a pre-loading server) must not repeat its parent's ids.
+    global _ID_PREFIX
+    _ID_PREFIX = secrets.token_hex(8)
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)
 REQUEST_ID_HEADER = b"x-request-id"
 
 

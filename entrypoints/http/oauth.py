@@ -12,6 +12,7 @@ from dependency_injector.wiring import inject
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from starlette.concurrency import run_in_threadpool
 
 from application.clients import PresentedClient, presented_client
 from application.oauth import ExchangeGrant, GrantRequest, Introspect, RevokeToken
@@ -24,7 +25,7 @@ from entrypoints.http.oauth_schemas import (
     PresentedTokenForm,
     TokenForm,
 )
-from entrypoints.http.offload import answer
+from entrypoints.http.offload import answer, with_hashing
 from entrypoints.http.provided import Provided
 from entrypoints.http.schemas import TokenPairResponse
 
@@ -107,7 +108,7 @@ def _client(
     openapi_extra=OPTIONAL_CLIENT_AUTH,
 )
 @inject
-def token(
+async def token(
     form: Annotated[TokenForm, Form()],
     credentials: ClientCredentials,
     request: Request,
@@ -117,17 +118,20 @@ def token(
     """RFC 6749 token endpoint: `grant_type=password` (`username` is the email) or
     `grant_type=refresh_token`; a public client may name itself with `client_id`."""
     user_agent = request.headers.get("user-agent")
-    pair = use_case(
-        GrantRequest(
-            grant_type=form.grant_type,
-            client=_client(credentials, form.client_id),
-            username=form.username,
-            password=form.password,
-            refresh_token=form.refresh_token,
-            device_name=user_agent[:255] if user_agent else None,
-            client_ip=request.client.host if request.client else None,
-        )
+    grant = GrantRequest(
+        grant_type=form.grant_type,
+        client=_client(credentials, form.client_id),
+        username=form.username,
+        password=form.password,
+        refresh_token=form.refresh_token,
+        device_name=user_agent[:255] if user_agent else None,
+        client_ip=request.client.host if request.client else None,
     )
+    # The password grant hashes: the threads kept for that; anything else, the default ones.
+    if form.grant_type == "password":
+        pair = await with_hashing(request, use_case, grant)
+    else:
+        pair = await run_in_threadpool(use_case, grant)
     response.headers.update(NO_STORE)
     return TokenPairResponse.of(pair)
 

@@ -5,12 +5,12 @@
 from typing import Annotated
 
 from dependency_injector.wiring import inject
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from application.password import ChangePassword, ChangePasswordCommand, DeleteAccount
 from application.profile import GetProfile
 from entrypoints.container import Container
-from entrypoints.http.offload import answer
+from entrypoints.http.offload import answer, with_hashing
 from entrypoints.http.provided import Provided
 from entrypoints.http.schemas import ChangePasswordRequest, DeleteAccountRequest, UserResponse
 from entrypoints.http.security import CurrentPrincipal
@@ -30,21 +30,24 @@ async def me(
 
 @router.post("/me/password", status_code=204)
 @inject
-def change_password(
+async def change_password(
     body: ChangePasswordRequest,
+    request: Request,
     principal: CurrentPrincipal,
     use_case: Annotated[ChangePassword, Depends(Provided[Container.change_password])],
 ) -> Response:
-    use_case(principal, ChangePasswordCommand(body.current_password, body.new_password))
+    command = ChangePasswordCommand(body.current_password, body.new_password)
+    await with_hashing(request, use_case, principal, command)
     return Response(status_code=204)
 
 
 @router.delete("/me", status_code=204)
 @inject
-def delete_me(
+async def delete_me(
     body: DeleteAccountRequest,
+    request: Request,
     principal: CurrentPrincipal,
     use_case: Annotated[DeleteAccount, Depends(Provided[Container.delete_account])],
 ) -> Response:
-    use_case(principal, body.password)
+    await with_hashing(request, use_case, principal, body.password)
     return Response(status_code=204)
