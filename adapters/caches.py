@@ -31,6 +31,7 @@ from domain.user import User
 
 LIVENESS_TTL_SECONDS = 1.0
 MAX_ENTRIES = 100_000
+SWEEP_EVERY_SECONDS = 10.0
 # Client ids come from unauthenticated requests: unknown ones are cached too,
 # so the bound is what keeps a flood of made-up ids from growing memory.
 MAX_CLIENT_ENTRIES = 10_000
@@ -54,7 +55,7 @@ class RevocationEpoch:
         self.value = next(self._counter)
 
 
-class _RecentAnswers(Generic[K, V]):
+class RecentAnswers(Generic[K, V]):
     """Answers of a store, each remembered for at most `ttl_seconds` and
     forgotten at once when the revocation epoch moves."""
 
@@ -70,9 +71,15 @@ class _RecentAnswers(Generic[K, V]):
         self._max = max_entries
         self._monotonic = monotonic
         self._entries: dict[K, tuple[float, int, V]] = {}
+        self._next_sweep = monotonic() + SWEEP_EVERY_SECONDS
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def get(self, key: K, ask: Callable[[], V]) -> V:
         checked = self._monotonic()
+        if checked >= self._next_sweep:
+            self._sweep(checked)
         # Read before asking the store: a revocation committed meanwhile bumps
         # the epoch past this value, so the entry is stale on its next lookup.
         epoch = self._epoch.value
@@ -86,6 +93,14 @@ class _RecentAnswers(Generic[K, V]):
             self._entries.clear()
         self._entries[key] = (checked, epoch, answer)
         return answer
+
+    def _sweep(self, now: float) -> None:
+        # Expired entries would otherwise stay until the cache fills: memory
+        # held for nothing (and account data kept longer than it is used).
+        self._next_sweep = now + SWEEP_EVERY_SECONDS
+        for key, entry in list(self._entries.items()):
+            if now - entry[0] >= self._ttl:
+                self._entries.pop(key, None)
 
 
 class CachedLiveSessions:
@@ -101,7 +116,7 @@ class CachedLiveSessions:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._inner = inner
-        self._answers: _RecentAnswers[tuple[UUID, UUID], datetime | None] = _RecentAnswers(
+        self._answers: RecentAnswers[tuple[UUID, UUID], datetime | None] = RecentAnswers(
             epoch, ttl_seconds, max_entries, monotonic
         )
 
@@ -128,7 +143,7 @@ class CachedUsers:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._inner = inner
-        self._answers: _RecentAnswers[UUID, User | None] = _RecentAnswers(
+        self._answers: RecentAnswers[UUID, User | None] = RecentAnswers(
             epoch, ttl_seconds, max_entries, monotonic
         )
 
@@ -151,7 +166,7 @@ class CachedServiceClients:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._inner = inner
-        self._answers: _RecentAnswers[str, ServiceClient | None] = _RecentAnswers(
+        self._answers: RecentAnswers[str, ServiceClient | None] = RecentAnswers(
             epoch, ttl_seconds, max_entries, monotonic
         )
 

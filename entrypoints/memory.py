@@ -3,8 +3,8 @@
 Each Argon2id verify allocates one 19 MiB block. Left alone, glibc serves such
 blocks from per-thread heap arenas and keeps them, so a worker with many
 threads that hashed grows by 19 MiB per thread. Only the hasher's own pool
-(one thread per core) ever hashes, and two arenas bound the rest, so keeping
-those few blocks costs a fixed few tens of MiB.
+(this worker's share of the cores) ever hashes, and two arenas bound the rest,
+so keeping those few blocks costs a fixed few tens of MiB.
 
 The opposite setting, a low mmap threshold, returns every block at once but
 makes each verify map and zero 19 MiB afresh: a third of the hashing rate lost

@@ -78,8 +78,9 @@ def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
         try:
             engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as error:
-            # The pool discards this connection and checks out (or opens) another.
-            raise exc.DisconnectionError() from error
+            # Like pool_pre_ping: this connection is reconnected, and every other
+            # pooled one (as old, so as dead after a server restart) is replaced too.
+            raise exc.InvalidatePoolError() from error
 
 
 def _sqlite_engine(url: URL) -> Engine:

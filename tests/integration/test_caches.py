@@ -16,6 +16,7 @@ from adapters.caches import (
     CachedServiceClients,
     CachedTokenVerifier,
     CachedUsers,
+    RecentAnswers,
     RevocationEpoch,
 )
 from application.ports import AccessClaims
@@ -156,3 +157,14 @@ def test_a_full_cache_forgets_rather_than_grows(kind: str) -> None:
     assert store.reads == 20
     ask(0)  # long since dropped to stay within 5 entries: read again
     assert store.reads == 21
+
+
+def test_expired_answers_are_swept_away_rather_than_kept_until_the_cache_fills() -> None:
+    ticker = Ticker()
+    answers: RecentAnswers[int, str] = RecentAnswers(RevocationEpoch(), 1.0, 100, ticker)
+    for key in range(10):
+        answers.get(key, lambda: "answer")
+    assert len(answers) == 10
+    ticker.now += 30
+    answers.get(99, lambda: "answer")
+    assert len(answers) == 1
