@@ -15,25 +15,20 @@ import itertools
 import time
 from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 from uuid import UUID
 
 from application.ports import (
     AccessClaims,
     AccessTokenSigner,
     LiveSessions,
-    ServiceClientDirectory,
-    UserDirectory,
 )
-from domain.client import ServiceClient
 from domain.errors import InvalidToken
-from domain.user import User
 
 LIVENESS_TTL_SECONDS = 1.0
 MAX_ENTRIES = 100_000
 SWEEP_EVERY_SECONDS = 10.0
-# Client ids come from unauthenticated requests: unknown ones are cached too,
-# so the bound is what keeps a flood of made-up ids from growing memory.
+# For service clients (entrypoints/container.py): unknown ids are cached too.
 MAX_CLIENT_ENTRIES = 10_000
 # Tokens longer than this are refused by the signer without parsing; never cached.
 MAX_CACHED_TOKEN_LENGTH = 8192
@@ -41,6 +36,8 @@ MAX_CACHED_TOKEN_LENGTH = 8192
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+K_in = TypeVar("K_in", bound=Hashable, contravariant=True)
+V_out = TypeVar("V_out", covariant=True)
 
 
 class RevocationEpoch:
@@ -126,16 +123,23 @@ class CachedLiveSessions:
         )
 
 
-class CachedUsers:
-    """UserDirectory that remembers each account for at most `ttl_seconds`.
+class Directory(Protocol[K_in, V_out]):
+    def get(self, key: K_in, /) -> V_out: ...
 
-    As fresh as the session liveness it goes with: a deleted account's
-    sessions go with it, so its tokens are refused by the same rule.
+
+class CachedDirectory(Generic[K, V]):
+    """A lookup by id (UserDirectory, ServiceClientDirectory) that remembers each
+    answer for at most `ttl_seconds`, like session liveness.
+
+    Accounts: a deleted account's sessions go with it, so its tokens are
+    refused by the liveness rule within the same second. Service clients: one
+    removed or given a new secret (the CLI, another process) counts within
+    that time, like a revocation.
     """
 
     def __init__(
         self,
-        inner: UserDirectory,
+        inner: Directory[K, V],
         epoch: RevocationEpoch,
         *,
         ttl_seconds: float = LIVENESS_TTL_SECONDS,
@@ -143,35 +147,12 @@ class CachedUsers:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._inner = inner
-        self._answers: RecentAnswers[UUID, User | None] = RecentAnswers(
+        self._answers: RecentAnswers[K, V] = RecentAnswers(
             epoch, ttl_seconds, max_entries, monotonic
         )
 
-    def get(self, user_id: UUID) -> User | None:
-        return self._answers.get(user_id, lambda: self._inner.get(user_id))
-
-
-class CachedServiceClients:
-    """ServiceClientDirectory that remembers each client for at most `ttl_seconds`:
-    a client removed or given a new secret (the CLI, another process) counts
-    within that time, like a revocation."""
-
-    def __init__(
-        self,
-        inner: ServiceClientDirectory,
-        epoch: RevocationEpoch,
-        *,
-        ttl_seconds: float = LIVENESS_TTL_SECONDS,
-        max_entries: int = MAX_CLIENT_ENTRIES,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._inner = inner
-        self._answers: RecentAnswers[str, ServiceClient | None] = RecentAnswers(
-            epoch, ttl_seconds, max_entries, monotonic
-        )
-
-    def get(self, client_id: str) -> ServiceClient | None:
-        return self._answers.get(client_id, lambda: self._inner.get(client_id))
+    def get(self, key: K) -> V:
+        return self._answers.get(key, lambda: self._inner.get(key))
 
 
 class CachedTokenVerifier:

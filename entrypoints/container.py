@@ -9,10 +9,10 @@ from dependency_injector import containers, providers
 
 from adapters.audit import StructlogAuditLog
 from adapters.caches import (
+    MAX_CLIENT_ENTRIES,
+    CachedDirectory,
     CachedLiveSessions,
-    CachedServiceClients,
     CachedTokenVerifier,
-    CachedUsers,
     RevocationEpoch,
 )
 from adapters.client_secrets import HmacClientSecrets
@@ -158,6 +158,7 @@ class Container(containers.DeclarativeContainer):
     )
     signer = providers.ThreadSafeSingleton(CachedTokenVerifier, jwt_signer, leeway)
     live_sessions = providers.ThreadSafeSingleton(
+        CachedDirectory,
         CachedLiveSessions,
         providers.ThreadSafeSingleton(SessionsInStore, uow.provider),
         revocations,
@@ -211,7 +212,7 @@ class Container(containers.DeclarativeContainer):
     )
     delete_account = providers.Factory(DeleteAccount, uow.provider, hasher, throttle, audit)
     users = providers.ThreadSafeSingleton(
-        CachedUsers, providers.ThreadSafeSingleton(UsersInStore, uow.provider), revocations
+        CachedDirectory, providers.ThreadSafeSingleton(UsersInStore, uow.provider), revocations
     )
     get_profile = providers.Factory(GetProfile, users)
     manage_users = providers.Factory(ManageUsers, uow.provider, clock, audit)
@@ -220,9 +221,12 @@ class Container(containers.DeclarativeContainer):
         HmacClientSecrets, providers.ThreadSafeSingleton(refresh_token_key, settings)
     )
     service_clients = providers.ThreadSafeSingleton(
-        CachedServiceClients,
+        CachedDirectory,
         providers.ThreadSafeSingleton(ClientsInStore, uow.provider),
         revocations,
+        # Client ids come from unauthenticated requests: the bound keeps a flood
+        # of made-up ones (cached as unknown) from growing memory.
+        max_entries=MAX_CLIENT_ENTRIES,
     )
     client_authenticator = providers.ThreadSafeSingleton(
         ClientAuthenticator, client_secrets, service_clients

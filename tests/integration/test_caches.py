@@ -12,10 +12,9 @@ from uuid import UUID, uuid4
 import pytest
 
 from adapters.caches import (
+    CachedDirectory,
     CachedLiveSessions,
-    CachedServiceClients,
     CachedTokenVerifier,
-    CachedUsers,
     RecentAnswers,
     RevocationEpoch,
 )
@@ -112,11 +111,12 @@ def _cache(kind: str, store: StoreStub, epoch: RevocationEpoch, ticker: Ticker, 
     if kind == "sessions":
         sessions = CachedLiveSessions(inner, epoch, monotonic=ticker, **kw)
         return lambda n: sessions.live_until(*keys[n])
+    directory: CachedDirectory[object, object] = CachedDirectory(
+        inner, epoch, monotonic=ticker, **kw
+    )
     if kind == "users":
-        users = CachedUsers(inner, epoch, monotonic=ticker, **kw)
-        return lambda n: users.get(keys[n][0])
-    clients = CachedServiceClients(inner, epoch, monotonic=ticker, **kw)
-    return lambda n: clients.get(f"client-{n}")
+        return lambda n: directory.get(keys[n][0])
+    return lambda n: directory.get(f"client-{n}")
 
 
 KINDS = ["sessions", "users", "clients"]
