@@ -158,7 +158,6 @@ class Container(containers.DeclarativeContainer):
     )
     signer = providers.ThreadSafeSingleton(CachedTokenVerifier, jwt_signer, leeway)
     live_sessions = providers.ThreadSafeSingleton(
-        CachedDirectory,
         CachedLiveSessions,
         providers.ThreadSafeSingleton(SessionsInStore, uow.provider),
         revocations,
