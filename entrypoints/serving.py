@@ -20,7 +20,6 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
@@ -94,15 +93,9 @@ def _die_with_parent() -> None:
 
 
 class Supervisor:
-    def __init__(
-        self,
-        config: uvicorn.Config,
-        workers: int,
-        target: Callable[[uvicorn.Config], None] = run_worker,
-    ) -> None:
+    def __init__(self, config: uvicorn.Config, workers: int) -> None:
         self._config = config
         self._count = workers
-        self._target = target
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[_Slot] = []
         # A plain flag, not a threading.Event: a signal handler that takes a
@@ -136,7 +129,7 @@ class Supervisor:
         self._stopping = True
 
     def _start(self, slot: _Slot) -> _Slot:
-        process = self._context.Process(target=self._target, args=(self._config,))
+        process = self._context.Process(target=run_worker, args=(self._config,))
         process.start()
         log.info("Started worker process [%s]", process.pid)
         return _Slot(process, _now(), slot.restarts)
