@@ -14,7 +14,6 @@ from application.clients import ClientAuthenticator, PresentedClient, is_confide
 from application.login import LogIn, LogInCommand
 from application.ports import AuditLog, UnitOfWorkFactory
 from application.refresh import Refresh, RefreshCommand
-from application.throttling import LimitRequests
 from application.tokens import TokenPair, TokenServices
 from domain.errors import InvalidRequest, InvalidToken, UnsupportedGrantType
 from domain.session import DEFAULT_CLIENT_ID
@@ -44,12 +43,10 @@ class ExchangeGrant:
         clients: ClientAuthenticator,
         log_in: LogIn,
         refresh: Refresh,
-        refresh_budget: LimitRequests,
     ) -> None:
         self._clients = clients
         self._log_in = log_in
         self._refresh = refresh
-        self._refresh_budget = refresh_budget
 
     def __call__(self, request: GrantRequest) -> TokenPair:
         grant_type = _required(request.grant_type, "grant_type")
@@ -68,12 +65,13 @@ class ExchangeGrant:
             )
         if grant_type == "refresh_token":
             token = _required(request.refresh_token, "refresh_token")
-            # The per-IP budget of /v1/auth/refresh; the password grant is
-            # throttled inside LogIn, like the JSON login.
-            self._refresh_budget(request.client_ip)
             # A client that names itself must be the one the session was started by.
             client_id = self._identify(request.client)
-            return self._refresh(RefreshCommand(refresh_token=token, client_id=client_id))
+            return self._refresh(
+                RefreshCommand(
+                    refresh_token=token, client_id=client_id, client_ip=request.client_ip
+                )
+            )
         raise UnsupportedGrantType(f"grant_type must be one of: {', '.join(GRANT_TYPES)}")
 
     def _identify(self, client: PresentedClient | None) -> str | None:

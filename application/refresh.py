@@ -7,6 +7,7 @@ from datetime import datetime
 
 from application.clients import is_confidential
 from application.ports import AuditLog, UnitOfWork, UnitOfWorkFactory
+from application.throttling import LimitRequests
 from application.tokens import TokenPair, TokenServices
 from domain.errors import InvalidRefreshToken, RefreshTokenReused
 from domain.session import (
@@ -23,15 +24,25 @@ from domain.session import (
 class RefreshCommand:
     refresh_token: str
     client_id: str | None = None
+    client_ip: str | None = None
 
 
 class Refresh:
-    def __init__(self, uow: UnitOfWorkFactory, tokens: TokenServices, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        tokens: TokenServices,
+        audit: AuditLog,
+        budget: LimitRequests,
+    ) -> None:
         self._uow = uow
         self._tokens = tokens
         self._audit = audit
+        self._budget = budget
 
     def __call__(self, command: RefreshCommand) -> TokenPair:
+        # The per-IP budget, whichever endpoint the refresh came through.
+        self._budget(command.client_ip)
         presented = command.refresh_token
         digest = self._tokens.codec.digest(presented)
         with self._uow() as uow:

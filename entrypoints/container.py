@@ -165,23 +165,24 @@ class Container(containers.DeclarativeContainer):
     codec = providers.ThreadSafeSingleton(
         HmacRefreshTokenCodec, providers.ThreadSafeSingleton(refresh_token_key, settings)
     )
+    throttle_store = providers.ThreadSafeSingleton(throttle_storage, settings)
     throttle = providers.ThreadSafeSingleton(
         LimitsLoginThrottle,
-        storage_uri=providers.ThreadSafeSingleton(throttle_storage, settings),
+        storage_uri=throttle_store,
         max_failures=settings.provided.login_max_failures,
         window_seconds=settings.provided.login_failure_window,
         namespace=providers.Factory(throttle_namespace, settings, "login"),
     )
     signup_throttle = providers.ThreadSafeSingleton(
         LimitsRequestThrottle,
-        storage_uri=providers.ThreadSafeSingleton(throttle_storage, settings),
+        storage_uri=throttle_store,
         max_requests=settings.provided.signup_max_per_ip,
         window_seconds=settings.provided.signup_window,
         namespace=providers.Factory(throttle_namespace, settings, "signup"),
     )
     refresh_throttle = providers.ThreadSafeSingleton(
         LimitsRequestThrottle,
-        storage_uri=providers.ThreadSafeSingleton(throttle_storage, settings),
+        storage_uri=throttle_store,
         max_requests=settings.provided.refresh_max_per_ip,
         window_seconds=settings.provided.refresh_window,
         namespace=providers.Factory(throttle_namespace, settings, "refresh"),
@@ -201,7 +202,7 @@ class Container(containers.DeclarativeContainer):
     log_in = providers.Factory(LogIn, uow.provider, hasher, tokens, throttle, audit)
     limit_signups = providers.Factory(LimitRequests, signup_throttle, audit, "signup")
     limit_refreshes = providers.Factory(LimitRequests, refresh_throttle, audit, "refresh")
-    refresh = providers.Factory(Refresh, uow.provider, tokens, audit)
+    refresh = providers.Factory(Refresh, uow.provider, tokens, audit, limit_refreshes)
     authenticate = providers.Factory(Authenticate, signer, live_sessions, clock)
     log_out = providers.Factory(LogOut, uow.provider, clock, audit)
     list_sessions = providers.Factory(ListSessions, uow.provider, clock, policy)
@@ -233,9 +234,7 @@ class Container(containers.DeclarativeContainer):
     manage_clients = providers.Factory(
         ManageClients, uow.provider, client_secrets, clock, ids, audit
     )
-    exchange_grant = providers.Factory(
-        ExchangeGrant, client_authenticator, log_in, refresh, limit_refreshes
-    )
+    exchange_grant = providers.Factory(ExchangeGrant, client_authenticator, log_in, refresh)
     introspect = providers.Factory(
         Introspect,
         uow.provider,

@@ -79,11 +79,9 @@ def refresh(
     body: RefreshRequest,
     request: Request,
     response: Response,
-    limit: Annotated[LimitRequests, Depends(Provided[Container.limit_refreshes])],
     use_case: Annotated[Refresh, Depends(Provided[Container.refresh])],
 ) -> TokenPairResponse:
-    limit(client_ip(request))
-    pair = use_case(RefreshCommand(refresh_token=body.refresh_token))
+    pair = use_case(RefreshCommand(refresh_token=body.refresh_token, client_ip=client_ip(request)))
     response.headers.update(NO_STORE)
     return TokenPairResponse.of(pair)
 

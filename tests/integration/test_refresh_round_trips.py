@@ -13,10 +13,18 @@ from adapters.sql.engine import make_engine
 from adapters.sql.migrate import upgrade
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from application.refresh import Refresh, RefreshCommand
+from application.throttling import LimitRequests
 from application.tokens import TokenServices
 from domain.session import RefreshToken, Session, SessionPolicy
 from domain.user import Email, User
-from tests.fakes import FakeAuditLog, FakeClock, FakeCodec, FakeSigner, SequentialIds
+from tests.fakes import (
+    FakeAuditLog,
+    FakeClock,
+    FakeCodec,
+    FakeRequestThrottle,
+    FakeSigner,
+    SequentialIds,
+)
 
 
 def test_a_successful_refresh_on_postgresql_is_one_read_one_write_and_the_commit(
@@ -57,7 +65,9 @@ def test_a_successful_refresh_on_postgresql_is_one_read_one_write_and_the_commit
             ids=SequentialIds(),
             policy=SessionPolicy(),
         )
-        refresh = Refresh(lambda: SqlUnitOfWork(engine), tokens, FakeAuditLog())
+        audit = FakeAuditLog()
+        budget = LimitRequests(FakeRequestThrottle(budget=1), audit, "refresh")
+        refresh = Refresh(lambda: SqlUnitOfWork(engine), tokens, audit, budget)
         clock.advance(60)
 
         statements: list[str] = []

@@ -26,6 +26,7 @@ from application.password import ChangePassword, DeleteAccount
 from application.refresh import Refresh, RefreshCommand
 from application.sessions import ListSessions, RevokeSession
 from application.signup import PasswordRules, SignUp, SignUpCommand
+from application.throttling import LimitRequests
 from application.tokens import TokenPair, TokenServices
 from domain.password_policy import PasswordPolicy
 from domain.session import DEFAULT_CLIENT_ID, RefreshToken, Session, SessionPolicy
@@ -35,6 +36,7 @@ from tests.fakes import (
     FakeClock,
     FakeCodec,
     FakePasswordHasher,
+    FakeRequestThrottle,
     FakeSigner,
     FakeStrengthChecker,
     FakeThrottle,
@@ -58,6 +60,8 @@ PASSWORD_POLICY = PasswordPolicy(min_length=12)
 
 EMAIL = "alice@example.com"
 PASSWORD = "correct horse battery staple"
+# Refreshes allowed per client IP; a command without an IP is not counted.
+REFRESH_BUDGET = 3
 
 
 @dataclass
@@ -174,7 +178,9 @@ def build_world(
         password_policy=password_policy,
         sign_up=SignUp(uow, hasher, rules, clock, ids, audit),
         log_in=LogIn(uow, hasher, tokens, throttle, audit),
-        refresh=Refresh(uow, tokens, audit),
+        refresh=Refresh(
+            uow, tokens, audit, LimitRequests(FakeRequestThrottle(REFRESH_BUDGET), audit, "refresh")
+        ),
         authenticate=Authenticate(signer, SessionsInStore(uow), clock),
         log_out=LogOut(uow, clock, audit),
         list_sessions=ListSessions(uow, clock, session_policy),

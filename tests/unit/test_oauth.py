@@ -16,7 +16,6 @@ from application.oauth import (
     RevokeToken,
     TokenInfo,
 )
-from application.throttling import LimitRequests
 from application.tokens import TokenPair, TokenServices
 from domain.errors import (
     InvalidClient,
@@ -29,11 +28,18 @@ from domain.errors import (
     UnsupportedGrantType,
 )
 from domain.session import DEFAULT_CLIENT_ID
-from tests.fakes import FakeClientSecrets, FakeRequestThrottle
-from tests.unit.conftest import ACCESS_TTL, EMAIL, GRACE, IDLE_TTL, PASSWORD, World
+from tests.fakes import FakeClientSecrets
+from tests.unit.conftest import (
+    ACCESS_TTL,
+    EMAIL,
+    GRACE,
+    IDLE_TTL,
+    PASSWORD,
+    REFRESH_BUDGET,
+    World,
+)
 
 ISSUER = "https://auth.example.test"
-REFRESH_BUDGET = 3
 
 
 @dataclass
@@ -66,7 +72,6 @@ class OAuth:
 def oauth(world: World) -> OAuth:
     secrets = FakeClientSecrets()
     authenticator = ClientAuthenticator(secrets, ClientsInStore(world.uow))
-    refresh_throttle = FakeRequestThrottle(budget=REFRESH_BUDGET)
     tokens = TokenServices(
         signer=world.signer,
         codec=world.codec,
@@ -80,7 +85,6 @@ def oauth(world: World) -> OAuth:
             authenticator,
             world.log_in,
             world.refresh,
-            LimitRequests(refresh_throttle, world.audit, "refresh"),
         ),
         introspect=Introspect(world.uow, authenticator, tokens, world.authenticate, ISSUER),
         revoke=RevokeToken(

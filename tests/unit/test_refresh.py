@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from domain.errors import InvalidRefreshToken, InvalidToken, RefreshTokenReused
+from application.refresh import RefreshCommand
+from domain.errors import InvalidRefreshToken, InvalidToken, RefreshTokenReused, TooManyRequests
 from domain.session import Session
-from tests.unit.conftest import GRACE, IDLE_TTL, MAX_AGE, World
+from tests.unit.conftest import GRACE, IDLE_TTL, MAX_AGE, REFRESH_BUDGET, World
 
 
 def assert_dead(world: World, session: Session, *refresh_tokens: str) -> None:
@@ -346,3 +347,17 @@ def test_a_refresh_token_of_a_logged_out_session_is_refused(world: World) -> Non
 
     with pytest.raises(InvalidRefreshToken):
         world.rotated(pair)
+
+
+def test_refreshes_past_the_budget_of_an_ip_are_refused_before_any_token_is_spent(
+    world: World,
+) -> None:
+    token = world.logged_in().refresh_token
+    for _ in range(REFRESH_BUDGET):
+        token = world.refresh(RefreshCommand(token, client_ip="192.0.2.7")).refresh_token
+
+    with pytest.raises(TooManyRequests):
+        world.refresh(RefreshCommand(token, client_ip="192.0.2.7"))
+    assert "throttled" in world.audit.names()
+    # Refused before the rotation: the token is still the chain's current one.
+    assert world.rotated(token).refresh_token != token
