@@ -14,6 +14,7 @@ from entrypoints.http.errors import install_error_handlers
 from entrypoints.http.metrics import RouteLatency
 from entrypoints.http.middleware import BodySizeLimit, RequestContext
 from entrypoints.http.schemas import Problem
+from entrypoints.http.security import document_bearer_schemes
 
 # `model` puts Problem into the components; the schema is declared under the
 # media type that errors are actually sent with.
@@ -48,8 +49,11 @@ def create_app(container: Container | None = None) -> FastAPI:
     app.state.container = container
     # Enough to keep every hashing thread busy (entrypoints/container.py).
     app.state.hashing_tokens = max(threads, hashing)
-    for module in (auth, oauth, users, sessions, well_known, health, metrics):
+    # The router tries the routers in this order, one route at a time: the
+    # hottest paths (/v1/users/me, /oauth/introspect) first.
+    for module in (users, oauth, auth, sessions, well_known, health, metrics):
         app.include_router(module.router)
+    document_bearer_schemes(app)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
     app.add_middleware(RouteLatency, histogram=container.metrics().request_duration)

@@ -24,7 +24,7 @@ from entrypoints.http.schemas import (
     TokenPairResponse,
     UserResponse,
 )
-from entrypoints.http.security import CurrentPrincipal
+from entrypoints.http.security import BEARER_AUTH, CurrentPrincipal
 from entrypoints.http.throttling import client_ip
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -86,7 +86,7 @@ def refresh(
     return TokenPairResponse.of(pair)
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, openapi_extra=BEARER_AUTH)
 @inject
 def log_out(
     principal: CurrentPrincipal,

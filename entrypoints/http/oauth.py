@@ -5,20 +5,25 @@ Bodies are form-encoded; errors take the RFC 6749 shape (oauth_errors.py).
 
 # No `from __future__ import annotations` here: dependency-injector reads the
 # Provide markers inside Annotated at import time, and strings would hide them.
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import unquote_plus
 
 from dependency_injector.wiring import inject
 from fastapi import APIRouter, Depends, Form, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from application.clients import PresentedClient, presented_client
-from application.oauth import ExchangeGrant, GrantRequest, Introspect, RevokeToken
+from application.oauth import ExchangeGrant, GrantRequest, RevokeToken
 from domain.errors import InvalidClient, InvalidRequest
 from entrypoints.container import Container
 from entrypoints.http.oauth_errors import NO_STORE
+from entrypoints.http.oauth_schemas import (
+    Form as FormModel,
+)
 from entrypoints.http.oauth_schemas import (
     IntrospectionResponse,
     OAuthError,
@@ -26,10 +31,11 @@ from entrypoints.http.oauth_schemas import (
     TokenForm,
 )
 from entrypoints.http.offload import answer, with_hashing
-from entrypoints.http.provided import Provided
+from entrypoints.http.provided import Provided, container_of
 from entrypoints.http.schemas import TokenPairResponse
 
 FORM_URLENCODED = "application/x-www-form-urlencoded"
+FormT = TypeVar("FormT", bound=FormModel)
 _OAUTH_ERROR = {"model": OAuthError, "content": {"application/json": {}}}
 
 router = APIRouter(
@@ -155,20 +161,46 @@ def revoke(
     return Response(status_code=200, headers=NO_STORE)
 
 
+# Introspection is the hot OAuth endpoint (a resource server may ask on every
+# request), so it reads its form and credentials itself: as FastAPI dependencies
+# and through `@inject` they were half of its cost (measured). The operation is
+# documented as those dependencies would document it.
+INTROSPECT_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            FORM_URLENCODED: {"schema": {"$ref": "#/components/schemas/PresentedTokenForm"}}
+        },
+    },
+    "security": [{client_basic.scheme_name: []}],
+}
+
+
 @router.post(
     "/introspect",
     response_model=IntrospectionResponse,
     response_model_exclude_none=True,
-    dependencies=[Depends(oauth_form)],
+    openapi_extra=INTROSPECT_DOC,
 )
-@inject
-async def introspect(
-    form: Annotated[PresentedTokenForm, Form()],
-    credentials: Annotated[HTTPBasicCredentials, Depends(required_client)],
-    use_case: Annotated[Introspect, Depends(Provided[Container.introspect])],
-) -> JSONResponse:
+async def introspect(request: Request) -> Response:
     """RFC 7662, for service clients (HTTP Basic): `{"active": false}` for any token not live."""
+    # In the order FastAPI would check them as dependencies and body.
+    await oauth_form(request)
+    credentials = await required_client(await client_basic(request))
+    form = _validated(PresentedTokenForm, await request.form())
     client = _client(credentials, form.client_id)
+    use_case = container_of(request).introspect()
     info = await answer(use_case, client, form.token, form.token_type_hint)
-    body = IntrospectionResponse.of(info).model_dump(mode="json", exclude_none=True)
-    return JSONResponse(body, headers=NO_STORE)
+    body = IntrospectionResponse.of(info).model_dump_json(exclude_none=True)
+    return Response(body, media_type="application/json", headers=NO_STORE)
+
+
+def _validated(model: type[FormT], form: FormData) -> FormT:
+    """`model` from a parsed form, as FastAPI reads one: a parameter without a value is absent."""
+    try:
+        return model.model_validate({name: value for name, value in form.items() if value})
+    except ValidationError as error:
+        # The same errors as FastAPI's for a body it validates.
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
+        ) from None

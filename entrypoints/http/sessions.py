@@ -12,12 +12,12 @@ from application.sessions import ListSessions, RevokeSession
 from entrypoints.container import Container
 from entrypoints.http.provided import Provided
 from entrypoints.http.schemas import SessionResponse
-from entrypoints.http.security import CurrentPrincipal
+from entrypoints.http.security import BEARER_AUTH, CurrentPrincipal
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
 
-@router.get("", response_model=list[SessionResponse])
+@router.get("", response_model=list[SessionResponse], openapi_extra=BEARER_AUTH)
 @inject
 def list_sessions(
     principal: CurrentPrincipal,
@@ -26,7 +26,7 @@ def list_sessions(
     return [SessionResponse(**vars(view)) for view in use_case(principal)]
 
 
-@router.delete("/{session_id}", status_code=204)
+@router.delete("/{session_id}", status_code=204, openapi_extra=BEARER_AUTH)
 @inject
 def revoke_session(
     session_id: UUID,

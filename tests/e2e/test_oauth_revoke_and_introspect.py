@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.e2e.conftest import Api
@@ -180,3 +182,50 @@ def test_a_confidential_clients_token_is_revoked_only_by_that_client(api: Api) -
     revoked = post(api, "revoke", credentials, token=granted["refresh_token"])
     assert revoked.status_code == 200
     assert api.me(granted["access_token"]).status_code == 401
+
+
+def test_introspection_checks_its_form_as_the_other_oauth_endpoints_do(api: Api) -> None:
+    # /oauth/introspect reads its form itself (entrypoints/http/oauth.py): the
+    # same rules as the endpoints whose form FastAPI reads, in the same order.
+    api.signup()
+    access = password_grant(api)["access_token"]
+    credentials = basic(*service_client(api))
+    url = "/oauth/introspect"
+
+    def sent(body: str, headers: dict[str, str] | None = None, form: bool = True) -> Any:
+        content_type = "application/x-www-form-urlencoded" if form else "application/json"
+        return api.client.post(
+            url, content=body, headers={"Content-Type": content_type, **(headers or {})}
+        )
+
+    # The body's media type first, even without credentials; then the client; then the fields.
+    assert_oauth_error(sent(f"token={access}", form=False), 400, "invalid_request")
+    assert_oauth_error(sent(f"token={access}", credentials, form=False), 400, "invalid_request")
+    assert_oauth_error(sent(""), 401, "invalid_client")
+    for body in (
+        "",
+        "token=",  # a parameter without a value is absent (RFC 6749 3.1)
+        f"token={access}&token={access}",
+        f"token={access}&client_secret=s",
+        "token=" + "x" * 9000,
+        f"token={access}&client_id=%01",
+    ):
+        assert_oauth_error(sent(body, credentials), 400, "invalid_request")
+
+    answer = sent(f"token={access}&token_type_hint=access_token&unknown=1", credentials)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["cache-control"] == "no-store"
+    assert answer.json()["active"] is True
+    assert set(answer.json()) == {
+        "active",
+        "sub",
+        "sid",
+        "exp",
+        "iat",
+        "iss",
+        "aud",
+        "token_type",
+        "client_id",
+    }
+    assert sent("token=unknown", credentials).json() == {"active": False}
