@@ -11,8 +11,7 @@ from fastapi import FastAPI
 from entrypoints.container import Container, hashing_threads
 from entrypoints.http import auth, health, metrics, oauth, sessions, users, well_known
 from entrypoints.http.errors import install_error_handlers
-from entrypoints.http.metrics import RouteLatency
-from entrypoints.http.middleware import BodySizeLimit, RequestContext
+from entrypoints.http.middleware import RequestPipeline
 from entrypoints.http.schemas import Problem
 from entrypoints.http.security import document_bearer_schemes
 
@@ -55,7 +54,5 @@ def create_app(container: Container | None = None) -> FastAPI:
         app.include_router(module.router)
     document_bearer_schemes(app)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit)
-    app.add_middleware(RouteLatency, histogram=container.metrics().request_duration)
-    app.add_middleware(RequestContext)
+    app.add_middleware(RequestPipeline, histogram=container.metrics().request_duration)
     return app
