@@ -12,18 +12,16 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
+    BindParameter,
     Column,
-    ColumnElement,
     Connection,
     Row,
-    Update,
-    cast,
+    Select,
+    bindparam,
     delete,
     exists,
     func,
     insert,
-    literal,
-    null,
     select,
     update,
 )
@@ -159,12 +157,7 @@ class SqlRefreshTokenRepository:
         return _token(row) if row is not None else None
 
     def get_with_session(self, token_hash: str) -> tuple[RefreshToken, Session] | None:
-        query = (
-            select(refresh_tokens, sessions)
-            .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
-            .where(refresh_tokens.c.token_hash == token_hash)
-        )
-        row = self._conn.execute(query).one_or_none()
+        row = self._conn.execute(_TOKEN_WITH_SESSION, {"p_token_hash": token_hash}).one_or_none()
         return (_token(row), _session(row)) if row is not None else None
 
     def rotate(
@@ -173,48 +166,82 @@ class SqlRefreshTokenRepository:
         # The conditional UPDATE is the whole compare-and-set: the row lock
         # (PostgreSQL) or the write lock (SQLite) lets only one caller match
         # `rotated_at IS NULL`; a loser re-checks after the winner commits.
-        spend = (
-            update(refresh_tokens)
-            .where(refresh_tokens.c.id == token.id, refresh_tokens.c.rotated_at.is_(None))
-            .values(rotated_at=now, successor_id=successor.id, successor_seal=seal)
-        )
-        touch = update(sessions).where(sessions.c.id == token.session_id).values(last_used_at=now)
+        if successor.rotated_at or successor.successor_id or successor.successor_seal:
+            raise ValueError("a successor is a fresh token")
+        params = {
+            "p_token_id": token.id,
+            "p_session_id": token.session_id,
+            "p_now": now,
+            "p_seal": seal,
+            **{f"p_new_{name}": getattr(successor, name) for name in _SUCCESSOR_COLUMNS},
+        }
         if self._conn.dialect.name == "postgresql":
-            return self._rotate_in_one_statement(spend, touch, successor)
+            return self._conn.execute(_ROTATION, params).scalar_one() == 1
         # SQLite cannot put an UPDATE in a WITH clause; it runs in process, so
         # the three statements cost no more than one.
-        if self._conn.execute(spend).rowcount != 1:
+        if self._conn.execute(_SPEND, params).rowcount != 1:
             return False
-        self._conn.execute(insert(refresh_tokens).values(_token_values(successor)))
-        self._conn.execute(touch)
+        self._conn.execute(_INSERT_SUCCESSOR, params)
+        self._conn.execute(_TOUCH, params)
         return True
 
-    def _rotate_in_one_statement(
-        self, spend: Update, touch: Update, successor: RefreshToken
-    ) -> bool:
-        """Spend, insert and touch in one round trip (data-modifying CTEs).
 
-        The insert and the touch are keyed on the rows the spend returns, so a
-        lost compare-and-set writes nothing at all.
-        """
-        spent = spend.returning(refresh_tokens.c.id).cte("spent")
-        values = _token_values(successor)
-        successor_row = select(
-            *(_typed(value, refresh_tokens.c[name]) for name, value in values.items())
-        ).select_from(spent)
-        inserted = insert(refresh_tokens).from_select(list(values), successor_row).cte("inserted")
-        touched = touch.where(exists(select(spent.c.id))).cte("touched")
-        # `inserted` and `touched` are not read by the final SELECT; PostgreSQL
-        # runs every data-modifying CTE to completion anyway.
-        query = select(func.count()).select_from(spent).add_cte(inserted, touched)
-        return self._conn.execute(query).scalar_one() == 1
+# The statements of a refresh, built once. Building a statement and its cache
+# key on every call cost more CPU than the database spent running it (measured).
+_TOKEN_WITH_SESSION = (
+    select(refresh_tokens, sessions)
+    .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
+    .where(refresh_tokens.c.token_hash == bindparam("p_token_hash"))
+)
+# A successor is a fresh token: its rotation columns stay NULL.
+_SUCCESSOR_COLUMNS = ("id", "session_id", "token_hash", "issued_at", "expires_at")
 
 
-def _typed(value: object, column: Column[Any]) -> ColumnElement[Any]:
-    # A bare NULL in a SELECT list is typed text, which an INSERT into a
-    # timestamp, uuid or bytea column refuses. Values keep an unsized bind,
-    # so that an over-long string still fails instead of being cut by a CAST.
-    return cast(null(), column.type) if value is None else literal(value, column.type)
+def _param(name: str, column: Column[Any]) -> BindParameter[Any]:
+    return bindparam(name, type_=column.type)
+
+
+_SPEND = (
+    update(refresh_tokens)
+    .where(
+        refresh_tokens.c.id == bindparam("p_token_id"),
+        refresh_tokens.c.rotated_at.is_(None),
+    )
+    .values(
+        rotated_at=_param("p_now", refresh_tokens.c.rotated_at),
+        successor_id=_param("p_new_id", refresh_tokens.c.successor_id),
+        successor_seal=_param("p_seal", refresh_tokens.c.successor_seal),
+    )
+)
+_SUCCESSOR_VALUES = [_param(f"p_new_{n}", refresh_tokens.c[n]) for n in _SUCCESSOR_COLUMNS]
+_INSERT_SUCCESSOR = insert(refresh_tokens).values(
+    dict(zip(_SUCCESSOR_COLUMNS, _SUCCESSOR_VALUES, strict=True))
+)
+_TOUCH = (
+    update(sessions)
+    .where(sessions.c.id == bindparam("p_session_id"))
+    .values(last_used_at=_param("p_now", sessions.c.last_used_at))
+)
+
+
+def _rotation_in_one_statement() -> Select[int]:
+    """Spend, insert and touch in one round trip (data-modifying CTEs), for PostgreSQL.
+
+    The insert and the touch are keyed on the rows the spend returns, so a
+    lost compare-and-set writes nothing at all.
+    """
+    spent = _SPEND.returning(refresh_tokens.c.id).cte("spent")
+    successor_row = select(*_SUCCESSOR_VALUES).select_from(spent)
+    inserted = (
+        insert(refresh_tokens).from_select(list(_SUCCESSOR_COLUMNS), successor_row).cte("inserted")
+    )
+    touched = _TOUCH.where(exists(select(spent.c.id))).cte("touched")
+    # `inserted` and `touched` are not read by the final SELECT; PostgreSQL
+    # runs every data-modifying CTE to completion anyway.
+    return select(func.count()).select_from(spent).add_cte(inserted, touched)
+
+
+_ROTATION = _rotation_in_one_statement()
 
 
 def _user_values(user: User) -> dict[str, Any]:
