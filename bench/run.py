@@ -165,6 +165,34 @@ def rate(result: WrkResult) -> float:
     return result.good_per_second
 
 
+@dataclass
+class Paired:
+    """A workload's rates, each run right after a run of `hello`. The machine's
+    speed drifts over a `make bench` (the hello ceiling moved by a third between
+    two runs an hour apart): each workload run is divided by the hello run next
+    to it, and the median of those ratios is the figure's ratio."""
+
+    values: list[float]
+    hellos: list[float]
+
+    def ratios(self) -> list[float]:
+        return [v / h if h else 0.0 for v, h in zip(self.values, self.hellos, strict=True)]
+
+
+def repeat_paired(ctx: Context, name: str, run_once: Callable[[], WrkResult]) -> Paired:
+    paired = Paired([], [])
+    for _ in range(ctx.options.runs):
+        time.sleep(SETTLE_SECONDS)
+        hello = checked("hello", ctx.wrk(ctx.hello, "plain.lua").result())
+        ctx.note_cpu("hello", hello)
+        time.sleep(SETTLE_SECONDS)
+        result = checked(name, run_once())
+        ctx.note_cpu(name, result)
+        paired.hellos.append(rate(hello))
+        paired.values.append(rate(result))
+    return paired
+
+
 # ---------------------------------------------------------------- the figures
 
 
@@ -204,8 +232,8 @@ def refresh_run(ctx: Context, name: str) -> WrkResult:
     return ctx.wrk(ctx.latchkey, "refresh.lua", env={"BENCH_TOKENS": str(chains)}).result()
 
 
-def measure_refresh(ctx: Context) -> tuple[float, list[float]]:
-    return repeat(ctx, "refresh", lambda: refresh_run(ctx, "refresh"), rate)
+def measure_refresh(ctx: Context) -> Paired:
+    return repeat_paired(ctx, "refresh", lambda: refresh_run(ctx, "refresh"))
 
 
 def access_tokens_file(ctx: Context) -> Path:
@@ -213,13 +241,13 @@ def access_tokens_file(ctx: Context) -> Path:
     return api.write_lines(ctx.tmp / "access.txt", [p.access_token for p in pairs])
 
 
-def measure_me(ctx: Context) -> tuple[float, list[float]]:
+def measure_me(ctx: Context) -> Paired:
     tokens = access_tokens_file(ctx)
     env = {"BENCH_TOKENS": str(tokens)}
-    return repeat(ctx, "me", lambda: ctx.wrk(ctx.latchkey, "me.lua", env=env).result(), rate)
+    return repeat_paired(ctx, "me", lambda: ctx.wrk(ctx.latchkey, "me.lua", env=env).result())
 
 
-def measure_introspect(ctx: Context) -> tuple[float, list[float]] | str:
+def measure_introspect(ctx: Context) -> Paired | str:
     """The median rate, or why /oauth/introspect cannot be measured (yet)."""
     if not api.introspect_exists(ctx.latchkey.base_url):
         return "POST /oauth/introspect answers 404: not built yet"
@@ -233,8 +261,8 @@ def measure_introspect(ctx: Context) -> tuple[float, list[float]] | str:
     if problem is not None:
         return problem
     env = {"BENCH_TOKENS": str(tokens), "BENCH_BASIC_AUTH": basic}
-    return repeat(
-        ctx, "introspect", lambda: ctx.wrk(ctx.latchkey, "introspect.lua", env=env).result(), rate
+    return repeat_paired(
+        ctx, "introspect", lambda: ctx.wrk(ctx.latchkey, "introspect.lua", env=env).result()
     )
 
 
@@ -604,12 +632,17 @@ def measure_all(ctx: Context, figures: dict[str, Figure]) -> dict[str, Any]:
         extra["ceilings"]["hash"] = {"value": value, "unit": "verifies/s", "runs": runs, "how": how}
         log(f"  hash ceiling: {value:,.1f} verifies/s ({how}) {_runs(runs)}")
 
-    def throughput(key: str, measure: Callable[[], tuple[float, list[float]] | str]) -> None:
+    def throughput(
+        key: str, measure: Callable[[], tuple[float, list[float]] | Paired | str]
+    ) -> None:
         figure = figures[key]
         measured = measure()
         if isinstance(measured, str):
             figure.note = measured
             log(f"  {key}: n/a ({measured})")
+            return
+        if isinstance(measured, Paired):
+            paired(figure, measured)
             return
         value, runs = measured
         figure.runs = runs
@@ -622,6 +655,21 @@ def measure_all(ctx: Context, figures: dict[str, Figure]) -> dict[str, Any]:
             figure.set_ratio(value, ceiling, unit)
         figure.judge()
         log(f"  {key}: {value:,.1f} req/s {_runs(runs)}, ratio {figure.ratio or 0:.2f}")
+
+    def paired(figure: Figure, measured: Paired) -> None:
+        figure.runs = measured.values
+        figure.set_ratio(median(measured.values), median(measured.hellos), "req/s")
+        ratios = measured.ratios()
+        figure.ratio = median(ratios)
+        figure.note = (
+            f"each run next to its own hello run: hello {_runs(measured.hellos)},"
+            f" ratios {', '.join(f'{r:.2f}' for r in ratios)}; the ratio is their median"
+        )
+        figure.judge()
+        log(
+            f"  {figure.key}: {figure.value:,.1f} req/s {_runs(measured.values)},"
+            f" paired hello {_runs(measured.hellos)}, ratio {figure.ratio:.2f}"
+        )
 
     def healthz() -> None:
         figure = figures["healthz_p99"]
@@ -705,7 +753,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     add(
         "--budget-seconds",
         type=float,
-        default=540,
+        default=565,
         help="the whole run's time budget: the RSS run, last, is cut to fit it",
     )
     add("--out", type=Path, default=RESULTS, help="where latest.json and latest.png go")
