@@ -9,6 +9,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+import pytest
+
 from application.ports import UnitOfWorkFactory
 from domain.session import RefreshToken, Session
 from domain.user import Email, User
@@ -75,3 +77,18 @@ def test_exactly_one_of_many_concurrent_rotations_wins(
     assert spent.successor_id == winner.id
     assert spent.successor_seal == winner.id.bytes
     assert stored == [s if s is winner else None for s in successors]
+
+
+def test_a_successor_that_is_not_fresh_is_refused_and_nothing_is_written(
+    sql_uow_factory: UnitOfWorkFactory,
+) -> None:
+    # The SQL rotation inserts only a fresh token's columns (adapters/sql/repositories.py).
+    token = _seed(sql_uow_factory)
+    spent_already = replace(token, id=uuid4(), token_hash=uuid4().hex, rotated_at=NOW)
+
+    with sql_uow_factory() as uow, pytest.raises(ValueError, match="fresh"):
+        uow.refresh_tokens.rotate(token, spent_already, b"seal", NOW)
+
+    with sql_uow_factory() as uow:
+        assert uow.refresh_tokens.get(token.id) == token
+        assert uow.refresh_tokens.get(spent_already.id) is None
