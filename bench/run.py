@@ -149,15 +149,18 @@ def checked(name: str, result: WrkResult) -> WrkResult:
     return result
 
 
+def once(ctx: Context, name: str, run_once: Callable[[], WrkResult]) -> WrkResult:
+    """One run after the machine settles, checked for errors, its load generator's CPU noted."""
+    time.sleep(SETTLE_SECONDS)
+    result = checked(name, run_once())
+    ctx.note_cpu(name, result)
+    return result
+
+
 def repeat(
     ctx: Context, name: str, run_once: Callable[[], WrkResult], pick: Callable[[WrkResult], float]
 ) -> tuple[float, list[float]]:
-    values = []
-    for _ in range(ctx.options.runs):
-        time.sleep(SETTLE_SECONDS)
-        result = checked(name, run_once())
-        ctx.note_cpu(name, result)
-        values.append(pick(result))
+    values = [pick(once(ctx, name, run_once)) for _ in range(ctx.options.runs)]
     return median(values), values
 
 
@@ -182,22 +185,20 @@ class Paired:
 def repeat_paired(ctx: Context, name: str, run_once: Callable[[], WrkResult]) -> Paired:
     paired = Paired([], [])
     for _ in range(ctx.options.runs):
-        time.sleep(SETTLE_SECONDS)
-        hello = checked("hello", ctx.wrk(ctx.hello, "plain.lua").result())
-        ctx.note_cpu("hello", hello)
-        time.sleep(SETTLE_SECONDS)
-        result = checked(name, run_once())
-        ctx.note_cpu(name, result)
-        paired.hellos.append(rate(hello))
-        paired.values.append(rate(result))
+        paired.hellos.append(rate(once(ctx, "hello", lambda: hello_run(ctx))))
+        paired.values.append(rate(once(ctx, name, run_once)))
     return paired
 
 
 # ---------------------------------------------------------------- the figures
 
 
+def hello_run(ctx: Context) -> WrkResult:
+    return ctx.wrk(ctx.hello, "plain.lua").result()
+
+
 def measure_hello(ctx: Context) -> tuple[float, list[float]]:
-    return repeat(ctx, "hello", lambda: ctx.wrk(ctx.hello, "plain.lua").result(), rate)
+    return repeat(ctx, "hello", lambda: hello_run(ctx), rate)
 
 
 def measure_hash(ctx: Context) -> tuple[float, list[float], str]:

@@ -77,8 +77,8 @@ async def _send_too_large(send: Send, path: str) -> None:
 
 
 class RequestPipeline:
-    """What every HTTP request goes through, in one ASGI layer rather than three
-    (each layer wraps `send` and `receive` again, a cost on every request):
+    """What every HTTP request goes through, in one ASGI layer (it was three
+    nested ones; merging them was no measurable speed-up, only less code):
 
     - an id, kept from X-Request-ID when sane, sent back in X-Request-ID and
       bound, with the client IP, to every log line of the request;

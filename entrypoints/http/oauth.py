@@ -5,7 +5,7 @@ Bodies are form-encoded; errors take the RFC 6749 shape (oauth_errors.py).
 
 # No `from __future__ import annotations` here: dependency-injector reads the
 # Provide markers inside Annotated at import time, and strings would hide them.
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from urllib.parse import unquote_plus
 
 from dependency_injector.wiring import inject
@@ -22,9 +22,6 @@ from domain.errors import InvalidClient, InvalidRequest
 from entrypoints.container import Container
 from entrypoints.http.oauth_errors import NO_STORE
 from entrypoints.http.oauth_schemas import (
-    Form as FormModel,
-)
-from entrypoints.http.oauth_schemas import (
     IntrospectionResponse,
     OAuthError,
     PresentedTokenForm,
@@ -35,7 +32,6 @@ from entrypoints.http.provided import Provided, container_of
 from entrypoints.http.schemas import TokenPairResponse
 
 FORM_URLENCODED = "application/x-www-form-urlencoded"
-FormT = TypeVar("FormT", bound=FormModel)
 _OAUTH_ERROR = {"model": OAuthError, "content": {"application/json": {}}}
 
 router = APIRouter(
@@ -187,7 +183,7 @@ async def introspect(request: Request) -> Response:
     # In the order FastAPI would check them as dependencies and body.
     await oauth_form(request)
     credentials = await required_client(await client_basic(request))
-    form = _validated(PresentedTokenForm, await request.form())
+    form = _presented_token(await request.form())
     client = _client(credentials, form.client_id)
     use_case = container_of(request).introspect()
     info = await answer(use_case, client, form.token, form.token_type_hint)
@@ -195,10 +191,12 @@ async def introspect(request: Request) -> Response:
     return Response(body, media_type="application/json", headers=NO_STORE)
 
 
-def _validated(model: type[FormT], form: FormData) -> FormT:
-    """`model` from a parsed form, as FastAPI reads one: a parameter without a value is absent."""
+def _presented_token(form: FormData) -> PresentedTokenForm:
+    """The parsed form, read as FastAPI reads one: a parameter without a value is absent."""
     try:
-        return model.model_validate({name: value for name, value in form.items() if value})
+        return PresentedTokenForm.model_validate(
+            {name: value for name, value in form.items() if value}
+        )
     except ValidationError as error:
         # The same errors as FastAPI's for a body it validates.
         raise RequestValidationError(

@@ -56,3 +56,23 @@ def test_a_protected_route_takes_the_bearer_scheme_case_insensitively(api: Api) 
     for header in (f"Basic {token}", "Bearer", "", token):
         response = api.client.get("/v1/users/me", headers={"Authorization": header})
         assert response.status_code == 401, header
+
+
+def test_introspection_documents_the_form_and_client_it_reads_itself(api: Api) -> None:
+    # /oauth/introspect has no FastAPI dependency or body parameter (entrypoints/http/oauth.py):
+    # its body and security are written by hand and must still say what it reads.
+    openapi: dict[str, Any] = api.client.get("/openapi.json").json()
+    operation = openapi["paths"]["/oauth/introspect"]["post"]
+
+    body = operation["requestBody"]
+    assert body["required"] is True
+    [(media_type, content)] = body["content"].items()
+    assert media_type == "application/x-www-form-urlencoded"
+    name = content["schema"]["$ref"].removeprefix("#/components/schemas/")
+    assert set(openapi["components"]["schemas"][name]["properties"]) == {
+        "token",
+        "token_type_hint",
+        "client_id",
+    }
+    assert operation["security"] == [{"ClientBasic": []}]
+    assert "ClientBasic" in openapi["components"]["securitySchemes"]
