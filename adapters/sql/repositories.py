@@ -47,25 +47,23 @@ class SqlUserRepository:
         # (PostgreSQL aborts the whole transaction on any failed statement).
         try:
             with self._conn.begin_nested():
-                self._conn.execute(insert(users).values(_user_values(user)))
+                self._conn.execute(_INSERT_USER, _user_values(user))
         except IntegrityError:
             if self._email_exists(user.email):
                 raise EmailTaken("email is already registered") from None
             raise
 
     def get(self, user_id: UUID) -> User | None:
-        row = self._conn.execute(select(users).where(users.c.id == user_id)).one_or_none()
+        row = self._conn.execute(_USER_BY_ID, {"p_key": user_id}).one_or_none()
         return _user(row) if row is not None else None
 
     def get_for_update(self, user_id: UUID) -> User | None:
         # FOR UPDATE on PostgreSQL; SQLite ignores it, its BEGIN IMMEDIATE already serializes.
-        query = select(users).where(users.c.id == user_id).with_for_update()
-        row = self._conn.execute(query).one_or_none()
+        row = self._conn.execute(_USER_BY_ID_FOR_UPDATE, {"p_key": user_id}).one_or_none()
         return _user(row) if row is not None else None
 
     def get_by_email(self, email: Email) -> User | None:
-        query = select(users).where(users.c.email_canonical == email.canonical)
-        row = self._conn.execute(query).one_or_none()
+        row = self._conn.execute(_USER_BY_EMAIL, {"p_key": email.canonical}).one_or_none()
         return _user(row) if row is not None else None
 
     def update(self, user: User) -> None:
@@ -97,11 +95,10 @@ class SqlSessionRepository:
         self._on_revoke = on_revoke
 
     def add(self, session: Session) -> None:
-        self._conn.execute(insert(sessions).values(_session_values(session)))
+        self._conn.execute(_INSERT_SESSION, _session_values(session))
 
     def get(self, session_id: UUID) -> Session | None:
-        query = select(sessions).where(sessions.c.id == session_id)
-        row = self._conn.execute(query).one_or_none()
+        row = self._conn.execute(_SESSION_BY_ID, {"p_key": session_id}).one_or_none()
         return _session(row) if row is not None else None
 
     def list_live(self, user_id: UUID, now: datetime) -> Sequence[Session]:
@@ -144,11 +141,10 @@ class SqlRefreshTokenRepository:
         self._conn = conn
 
     def add(self, token: RefreshToken) -> None:
-        self._conn.execute(insert(refresh_tokens).values(_token_values(token)))
+        self._conn.execute(_INSERT_TOKEN, _token_values(token))
 
     def get(self, token_id: UUID) -> RefreshToken | None:
-        query = select(refresh_tokens).where(refresh_tokens.c.id == token_id)
-        row = self._conn.execute(query).one_or_none()
+        row = self._conn.execute(_TOKEN_BY_ID, {"p_key": token_id}).one_or_none()
         return _token(row) if row is not None else None
 
     def get_by_hash(self, token_hash: str) -> RefreshToken | None:
@@ -186,8 +182,27 @@ class SqlRefreshTokenRepository:
         return True
 
 
-# The statements of a refresh, built once. Building a statement and its cache
-# key on every call cost more CPU than the database spent running it (measured).
+def _param(name: str, column: Column[Any]) -> BindParameter[Any]:
+    return bindparam(name, type_=column.type)
+
+
+# The statements of a login, a refresh and a cache miss, built once. Building a
+# statement and its cache key on every call cost more CPU than the database
+# spent running it (measured).
+def _row_by(column: Column[Any]) -> Select[Any]:
+    return select(column.table).where(column == _param("p_key", column))
+
+
+_USER_BY_ID = _row_by(users.c.id)
+_USER_BY_ID_FOR_UPDATE = _USER_BY_ID.with_for_update()
+_USER_BY_EMAIL = _row_by(users.c.email_canonical)
+_SESSION_BY_ID = _row_by(sessions.c.id)
+_TOKEN_BY_ID = _row_by(refresh_tokens.c.id)
+# The VALUES clause comes from the keys of the parameters, as for executemany.
+_INSERT_USER = insert(users)
+_INSERT_SESSION = insert(sessions)
+_INSERT_TOKEN = insert(refresh_tokens)
+
 _TOKEN_WITH_SESSION = (
     select(refresh_tokens, sessions)
     .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
@@ -195,10 +210,6 @@ _TOKEN_WITH_SESSION = (
 )
 # A successor is a fresh token: its rotation columns stay NULL.
 _SUCCESSOR_COLUMNS = ("id", "session_id", "token_hash", "issued_at", "expires_at")
-
-
-def _param(name: str, column: Column[Any]) -> BindParameter[Any]:
-    return bindparam(name, type_=column.type)
 
 
 _SPEND = (
