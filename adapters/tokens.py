@@ -7,7 +7,9 @@ import hmac
 import secrets
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from adapters.keys import write_secret_once
@@ -17,10 +19,12 @@ TOKEN_BYTES = 32  # 256 bits from the OS CSPRNG
 MIN_KEY_BYTES = 32
 MAX_SUCCESSOR_BYTES = 1024
 
-_SEAL_VERSION = b"\x01"
-_NONCE_BYTES = 16
+# Version 2: AES-256-GCM. Version 1 (a hand-made HKDF pad and HMAC tag) is
+# not read: a seal matters only within the grace window of its rotation.
+_SEAL_VERSION = b"\x02"
+_NONCE_BYTES = 12
 _TAG_BYTES = 16
-_SEAL_INFO = b"latchkey successor seal"
+_SEAL_INFO = b"latchkey successor seal v2"
 # A refresh token is URL-safe base64 and never starts with NUL, so this label
 # can never be the digest of a token that the database holds.
 _SALT_LABEL = b"\x00latchkey seal salt"
@@ -30,14 +34,13 @@ class HmacRefreshTokenCodec:
     """Tokens are stored only as HMAC-SHA256 under a server key (`digest`).
 
     `seal` keeps the successor of a rotated token so that a retry within the
-    grace window gets the same successor back. The successor is XORed with a
-    pad derived (HKDF-SHA256) from the parent token itself, which the database
-    never holds: a leak of seals and hashes yields no usable token. The pad is
-    a PRF output keyed by 256 unknown bits; a parent is stored with exactly one
-    seal (rotate is compare-and-set, the seals of racing losers are
-    discarded), and a fresh nonce per seal means a pad never repeats even if a
-    parent were sealed twice, so the XOR is a true one-time pad. A tag under a
-    second derived key makes a wrong parent or a damaged seal fail loudly.
+    grace window gets the same successor back. The successor is encrypted
+    with AES-256-GCM under a key derived (HKDF-SHA256) from the parent token
+    itself, which the database never holds, and from the server key: a leak
+    of seals and hashes yields no usable token, and a wrong parent or a
+    damaged seal fails the GCM tag. Each parent is a 256-bit random token
+    sealed once (rotation is compare-and-set), so its key encrypts one
+    message; the random nonce is there all the same.
     """
 
     def __init__(self, key: bytes) -> None:
@@ -59,33 +62,28 @@ class HmacRefreshTokenCodec:
         if len(plaintext) > MAX_SUCCESSOR_BYTES:
             raise ValueError("successor token is too long to seal")
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        mac_key, pad = self._derive(parent, nonce, len(plaintext))
-        body = _SEAL_VERSION + nonce + bytes(a ^ b for a, b in zip(plaintext, pad, strict=True))
-        return body + hmac.new(mac_key, body, hashlib.sha256).digest()[:_TAG_BYTES]
+        sealed = self._cipher(parent).encrypt(nonce, plaintext, _SEAL_VERSION)
+        return _SEAL_VERSION + nonce + sealed
 
     def unseal(self, parent: str, seal: bytes) -> str:
         header = len(_SEAL_VERSION) + _NONCE_BYTES
         if len(seal) < header + _TAG_BYTES or not seal.startswith(_SEAL_VERSION):
             raise InvalidRefreshToken("successor seal is malformed")
-        body, tag = seal[:-_TAG_BYTES], seal[-_TAG_BYTES:]
-        nonce, ciphertext = body[len(_SEAL_VERSION) : header], body[header:]
-        mac_key, pad = self._derive(parent, nonce, len(ciphertext))
-        expected = hmac.new(mac_key, body, hashlib.sha256).digest()[:_TAG_BYTES]
-        if not hmac.compare_digest(tag, expected):
-            raise InvalidRefreshToken("successor seal does not open with this token")
+        nonce, sealed = seal[len(_SEAL_VERSION) : header], seal[header:]
         try:
-            return bytes(a ^ b for a, b in zip(ciphertext, pad, strict=True)).decode("utf-8")
+            plaintext = self._cipher(parent).decrypt(nonce, sealed, _SEAL_VERSION)
+        except InvalidTag:
+            raise InvalidRefreshToken("successor seal does not open with this token") from None
+        try:
+            return plaintext.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidRefreshToken("successor seal is malformed") from exc
 
-    def _derive(self, parent: str, nonce: bytes, length: int) -> tuple[bytes, bytes]:
-        okm = HKDF(
-            algorithm=hashes.SHA256(),
-            length=32 + length,
-            salt=self._seal_salt,
-            info=_SEAL_INFO + nonce,
+    def _cipher(self, parent: str) -> AESGCM:
+        key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=self._seal_salt, info=_SEAL_INFO
         ).derive(parent.encode("utf-8"))
-        return okm[:32], okm[32:]
+        return AESGCM(key)
 
 
 def load_or_create_secret(path: Path) -> bytes:
