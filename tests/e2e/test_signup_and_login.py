@@ -122,3 +122,25 @@ def test_a_disabled_account_cannot_log_in_and_its_sessions_end(api: Api) -> None
     assert response.json()["code"] == "invalid_credentials"
     api.container.manage_users().enable("ada@example.com")
     api.login()
+
+
+def test_token_pairs_from_login_and_refresh_are_never_cached(api: Api) -> None:
+    # RFC 6749 §5.1: a response carrying tokens must not be stored by any cache.
+    api.signup()
+    login = api.client.post(
+        "/v1/auth/login", json={"email": "ada@example.com", "password": PASSWORD}
+    )
+    refreshed = api.refresh(login.json()["refresh_token"])
+
+    for response in (login, refreshed):
+        assert response.status_code == 200, response.text
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["content-type"] == "application/json"
+        assert set(response.json()) == {
+            "access_token",
+            "token_type",
+            "expires_in",
+            "refresh_token",
+            "refresh_token_expires_in",
+            "session_id",
+        }
