@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from entrypoints.container import Container, hashing_threads
 from entrypoints.http import auth, health, metrics, oauth, sessions, users, well_known
@@ -27,6 +28,14 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
+_NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
+
+
 def create_app(container: Container | None = None) -> FastAPI:
     container = container or Container()
     threads = container.settings().worker_threads
@@ -44,6 +53,7 @@ def create_app(container: Container | None = None) -> FastAPI:
         version="1.0.0",
         description="Sign-up, login, rotating refresh tokens and sessions.",
         responses=PROBLEM_RESPONSES,
+        telemetry=None if container.settings().opentelemetry else _NO_TELEMETRY,
     )
     app.state.container = container
     # Enough to keep every hashing thread busy (entrypoints/container.py).
