@@ -32,10 +32,23 @@ async def metrics(metrics: Annotated[Metrics, Depends(Provided[Container.metrics
     return Response(metrics.render(), media_type=metrics.content_type)
 
 
-def observe_route(histogram: Histogram, scope: Scope, seconds: float) -> None:
-    """How long a request took, labelled by its route template (not /metrics itself)."""
-    # The router records the matched route in the scope it was given.
-    route = getattr(scope.get("route"), "path", None)
-    if route != METRICS_PATH:
+class RouteLatency:
+    """How long each request took, labelled by its route template (not /metrics itself)."""
+
+    def __init__(self, histogram: Histogram) -> None:
+        self._histogram = histogram
+        # The labelled child of each (method, route): `labels()` takes a lock and
+        # builds a tuple on every call. Bounded like the time series themselves.
+        self._children: dict[tuple[str, str], Histogram] = {}
+
+    def observe(self, scope: Scope, seconds: float) -> None:
+        # The router records the matched route in the scope it was given.
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        if route == METRICS_PATH:
+            return
         method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-        histogram.labels(method=method, route=route or "unmatched").observe(seconds)
+        child = self._children.get((method, route))
+        if child is None:
+            child = self._histogram.labels(method=method, route=route)
+            self._children[(method, route)] = child
+        child.observe(seconds)

@@ -13,7 +13,7 @@ from prometheus_client import Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from entrypoints.http.metrics import observe_route
+from entrypoints.http.metrics import RouteLatency
 from entrypoints.http.oauth_errors import OAUTH_PREFIX
 from entrypoints.http.problems import PROBLEM_JSON
 
@@ -88,7 +88,7 @@ class RequestPipeline:
 
     def __init__(self, app: ASGIApp, histogram: Histogram, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
-        self.histogram = histogram
+        self.latency = RouteLatency(histogram)
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,7 +132,7 @@ class RequestPipeline:
             if not started:
                 await _send_too_large(send_with_id, scope["path"])
         finally:
-            observe_route(self.histogram, scope, time.perf_counter() - start)
+            self.latency.observe(scope, time.perf_counter() - start)
 
 
 def _declared_too_large(scope: Scope, max_bytes: int) -> bool:
