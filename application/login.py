@@ -95,13 +95,11 @@ class LogIn:
             # The password was checked outside this transaction; a password
             # change, disable or delete committed since must win, or the new
             # session would outlive the revocation that came with it.
-            current = uow.users.get_for_update(user.id)
-            if current is None or current != user:
+            if not uow.sessions.start(user, session, refresh):
                 raise InvalidCredentials("account changed during login")
             if new_hash is not None:
+                # The user's row stays locked by `start` until the commit.
                 uow.users.update(replace(user, password_hash=new_hash))
-            uow.sessions.add(session)
-            uow.refresh_tokens.add(refresh)
             uow.commit()
         self._audit.event("login", user_id=user.id, session_id=session.id)
         return self._tokens.pair(session, plain, refresh, now)

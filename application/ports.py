@@ -24,10 +24,6 @@ class UserRepository(Protocol):
 
     def get(self, user_id: UUID) -> User | None: ...
 
-    def get_for_update(self, user_id: UUID) -> User | None:
-        """Read the user and lock the row until the transaction ends, so that a
-        login, a password change, a disable and a delete of one user serialize."""
-
     def get_by_email(self, email: Email) -> User | None: ...
 
     def update(self, user: User) -> None:
@@ -53,6 +49,15 @@ class SessionRepository(Protocol):
 
     def revoke_all(self, user_id: UUID, now: datetime, keep: UUID | None = None) -> None:
         """Revoke every live session of the user except `keep`."""
+
+    def start(self, user: User, session: Session, first_token: RefreshToken) -> bool:
+        """Atomic: add `session` and its `first_token` only while the stored user
+        is still exactly `user`, keeping that row locked until the commit.
+
+        Returns False, with nothing written, when the user changed (a password
+        change, a disable) or is gone. Raises ValueError unless the session is a
+        fresh one of `user` and the token a fresh one of the session.
+        """
 
 
 class RefreshTokenRepository(Protocol):

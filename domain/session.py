@@ -70,6 +70,22 @@ class RefreshToken:
     def is_spent(self) -> bool:
         return self.rotated_at is not None
 
+    @property
+    def is_fresh(self) -> bool:
+        """Never rotated: no spend time, no successor, no seal."""
+        return self.rotated_at is None and self.successor_id is None and self.successor_seal is None
+
+
+def check_first_token(user_id: UUID, session: Session, token: RefreshToken) -> None:
+    """A session being started is the user's, unrevoked, with a fresh token of its own."""
+    if (
+        session.user_id != user_id
+        or session.revoked_at is not None
+        or token.session_id != session.id
+        or not token.is_fresh
+    ):
+        raise ValueError("a started session and its first token must be fresh and belong together")
+
 
 def start_session(
     *,

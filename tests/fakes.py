@@ -25,7 +25,7 @@ from application.ports import (
 )
 from domain.client import ServiceClient
 from domain.errors import EmailTaken, InvalidRefreshToken, InvalidToken, TooManyRequests
-from domain.session import RefreshToken, Session
+from domain.session import RefreshToken, Session, check_first_token
 from domain.signing_key import SigningKeyRecord
 from domain.user import Email, User
 
@@ -60,9 +60,6 @@ class FakeUserRepository:
         self._s.users[user.id] = user
 
     def get(self, user_id: UUID) -> User | None:
-        return self._s.users.get(user_id)
-
-    def get_for_update(self, user_id: UUID) -> User | None:
         return self._s.users.get(user_id)
 
     def get_by_email(self, email: Email) -> User | None:
@@ -110,6 +107,14 @@ class FakeSessionRepository:
         for session in list(self._s.sessions.values()):
             if session.user_id == user_id and session.id != keep:
                 self.revoke(session.id, now)
+
+    def start(self, user: User, session: Session, first_token: RefreshToken) -> bool:
+        check_first_token(user.id, session, first_token)
+        if self._s.users.get(user.id) != user:
+            return False
+        self._s.sessions[session.id] = session
+        self._s.tokens[first_token.id] = first_token
+        return True
 
 
 class FakeRefreshTokenRepository:

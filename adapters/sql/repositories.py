@@ -12,11 +12,14 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
+    CTE,
     BindParameter,
     Column,
+    ColumnElement,
     Connection,
     Row,
     Select,
+    Table,
     bindparam,
     delete,
     exists,
@@ -29,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.sql.tables import refresh_tokens, sessions, users
 from domain.errors import EmailTaken
-from domain.session import RefreshToken, Session
+from domain.session import RefreshToken, Session, check_first_token
 from domain.user import Email, User
 
 
@@ -55,11 +58,6 @@ class SqlUserRepository:
 
     def get(self, user_id: UUID) -> User | None:
         row = self._conn.execute(_USER_BY_ID, {"p_key": user_id}).one_or_none()
-        return _user(row) if row is not None else None
-
-    def get_for_update(self, user_id: UUID) -> User | None:
-        # FOR UPDATE on PostgreSQL; SQLite ignores it, its BEGIN IMMEDIATE already serializes.
-        row = self._conn.execute(_USER_BY_ID_FOR_UPDATE, {"p_key": user_id}).one_or_none()
         return _user(row) if row is not None else None
 
     def get_by_email(self, email: Email) -> User | None:
@@ -135,6 +133,24 @@ class SqlSessionRepository:
             statement = statement.where(sessions.c.id != keep)
         self._conn.execute(statement.values(revoked_at=now))
 
+    def start(self, user: User, session: Session, first_token: RefreshToken) -> bool:
+        check_first_token(user.id, session, first_token)
+        if self._conn.dialect.name == "postgresql":
+            params = {
+                **{f"p_user_{n}": v for n, v in _user_values(user).items()},
+                **{f"p_session_{n}": getattr(session, n) for n in _STARTED_SESSION_COLUMNS},
+                **{f"p_token_{n}": getattr(first_token, n) for n in _SUCCESSOR_COLUMNS},
+            }
+            return self._conn.execute(_START, params).scalar_one() == 1
+        # SQLite: its BEGIN IMMEDIATE already serializes writers; in process,
+        # three statements cost no more than one.
+        row = self._conn.execute(_USER_BY_ID, {"p_key": user.id}).one_or_none()
+        if row is None or _user(row) != user:
+            return False
+        self._conn.execute(_INSERT_SESSION, _session_values(session))
+        self._conn.execute(_INSERT_TOKEN, _token_values(first_token))
+        return True
+
 
 class SqlRefreshTokenRepository:
     def __init__(self, conn: Connection) -> None:
@@ -162,7 +178,7 @@ class SqlRefreshTokenRepository:
         # The conditional UPDATE is the whole compare-and-set: the row lock
         # (PostgreSQL) or the write lock (SQLite) lets only one caller match
         # `rotated_at IS NULL`; a loser re-checks after the winner commits.
-        if successor.rotated_at or successor.successor_id or successor.successor_seal:
+        if not successor.is_fresh:
             raise ValueError("a successor is a fresh token")
         params = {
             "p_token_id": token.id,
@@ -194,7 +210,6 @@ def _row_by(column: Column[Any]) -> Select[Any]:
 
 
 _USER_BY_ID = _row_by(users.c.id)
-_USER_BY_ID_FOR_UPDATE = _USER_BY_ID.with_for_update()
 _USER_BY_EMAIL = _row_by(users.c.email_canonical)
 _SESSION_BY_ID = _row_by(sessions.c.id)
 _TOKEN_BY_ID = _row_by(refresh_tokens.c.id)
@@ -253,6 +268,39 @@ def _rotation_in_one_statement() -> Select[int]:
 
 
 _ROTATION = _rotation_in_one_statement()
+
+# A started session is not revoked: its revoked_at stays NULL.
+_STARTED_SESSION_COLUMNS = tuple(c.name for c in sessions.c if c.name != "revoked_at")
+
+
+def _start_in_one_statement() -> Select[int]:
+    """Lock the user if unchanged, insert the session, insert its first token: one
+    round trip (data-modifying CTEs), for PostgreSQL.
+
+    Each insert reads the rows of the step before, so a changed or deleted user
+    writes nothing.
+    """
+
+    def same(column: Column[Any]) -> ColumnElement[bool]:
+        value = _param(f"p_user_{column.name}", column)
+        # `=` where it can be, so that the primary key's index finds the row.
+        return column.is_not_distinct_from(value) if column.nullable else column == value
+
+    # Every column, as _user_values gives them: the row equals the user read before.
+    locked = select(users.c.id).where(*map(same, users.c)).with_for_update().cte("locked")
+
+    def insert_from(table: Table, prefix: str, names: Sequence[str], source: CTE) -> CTE:
+        # One row of bound values per row of `source`: none when it is empty.
+        row = select(*(_param(f"{prefix}{n}", table.c[n]) for n in names)).select_from(source)
+        inserted = insert(table).from_select(list(names), row).returning(table.c.id)
+        return inserted.cte(f"inserted_{table.name}")
+
+    started = insert_from(sessions, "p_session_", _STARTED_SESSION_COLUMNS, locked)
+    first = insert_from(refresh_tokens, "p_token_", _SUCCESSOR_COLUMNS, started)
+    return select(func.count()).select_from(first)
+
+
+_START = _start_in_one_statement()
 
 
 def _user_values(user: User) -> dict[str, Any]:

@@ -4,27 +4,22 @@ network round trip, one successful rotation must stay a read and a write."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 from uuid import uuid4
-
-from sqlalchemy import Connection, event
 
 from adapters.sql.engine import make_engine
 from adapters.sql.migrate import upgrade
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from application.refresh import Refresh, RefreshCommand
 from application.throttling import LimitRequests
-from application.tokens import TokenServices
-from domain.session import RefreshToken, Session, SessionPolicy
+from domain.session import RefreshToken, Session
 from domain.user import Email, User
 from tests.fakes import (
     FakeAuditLog,
     FakeClock,
     FakeCodec,
     FakeRequestThrottle,
-    FakeSigner,
-    SequentialIds,
 )
+from tests.integration.round_trips import counted, fake_token_services
 
 
 def test_a_successful_refresh_on_postgresql_is_one_read_one_write_and_the_commit(
@@ -58,39 +53,19 @@ def test_a_successful_refresh_on_postgresql_is_one_read_one_write_and_the_commit
             uow.sessions.add(session)
             uow.refresh_tokens.add(token)
             uow.commit()
-        tokens = TokenServices(
-            signer=FakeSigner(),
-            codec=codec,
-            clock=clock,
-            ids=SequentialIds(),
-            policy=SessionPolicy(),
-        )
+        tokens = fake_token_services(clock, codec)
         audit = FakeAuditLog()
         budget = LimitRequests(FakeRequestThrottle(budget=1), audit, "refresh")
         refresh = Refresh(lambda: SqlUnitOfWork(engine), tokens, audit, budget)
         clock.advance(60)
 
-        statements: list[str] = []
-        commits: list[None] = []
-
-        def on_statement(conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
-            statements.append(statement)
-
-        def on_commit(conn: Connection) -> None:
-            commits.append(None)
-
-        event.listen(engine, "before_cursor_execute", on_statement)
-        event.listen(engine, "commit", on_commit)
-        try:
+        with counted(engine) as sent:
             pair = refresh(RefreshCommand(refresh_token=plain))
-        finally:
-            event.remove(engine, "before_cursor_execute", on_statement)
-            event.remove(engine, "commit", on_commit)
 
         # Was five statements: the token, its session, the compare-and-set, the
         # successor's insert and the session's touch.
-        assert len(statements) <= 2, statements
-        assert len(commits) == 1
+        assert len(sent.statements) <= 2, sent.statements
+        assert sent.commits == 1
         with SqlUnitOfWork(engine) as uow:
             spent = uow.refresh_tokens.get(token.id)
             found = uow.refresh_tokens.get_with_session(codec.digest(pair.refresh_token))

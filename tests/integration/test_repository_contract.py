@@ -6,13 +6,14 @@ backends only, in test_signing_key_store.py: the fake is single-threaded."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
 
-from application.ports import UnitOfWorkFactory
+from application.ports import UnitOfWork, UnitOfWorkFactory
 from domain.client import ServiceClient
 from domain.errors import EmailTaken
 from domain.session import RefreshToken, Session
@@ -511,11 +512,63 @@ def test_a_deleted_signing_key_is_gone(uow_factory: UnitOfWorkFactory) -> None:
         assert list(uow.signing_keys.list_all()) == [current]
 
 
-def test_a_user_read_for_update_equals_the_stored_one(uow_factory: UnitOfWorkFactory) -> None:
+def test_start_adds_a_session_and_its_first_token_while_the_user_is_unchanged(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
     user = a_user()
+    saved(uow_factory, user)
+    session = a_session(user, device_name=None)
+    first = a_token(session)
+
     with uow_factory() as uow:
-        uow.users.add(user)
+        assert uow.sessions.start(user, session, first)
         uow.commit()
+
     with uow_factory() as uow:
-        assert uow.users.get_for_update(user.id) == user
-        assert uow.users.get_for_update(uuid4()) is None
+        assert uow.refresh_tokens.get_with_session(first.token_hash) == (first, session)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda uow, user: uow.users.update(replace(user, password_hash="hash$2")),
+        lambda uow, user: uow.users.update(replace(user, disabled_at=T0 + timedelta(minutes=1))),
+        lambda uow, user: uow.users.delete(user.id),
+    ],
+    ids=["password changed", "disabled", "deleted"],
+)
+def test_start_writes_nothing_once_the_user_has_changed_or_is_gone(
+    uow_factory: UnitOfWorkFactory, change: Callable[[UnitOfWork, User], None]
+) -> None:
+    user = a_user()
+    saved(uow_factory, user)
+    with uow_factory() as uow:
+        change(uow, user)
+        uow.commit()
+    session = a_session(user)
+    first = a_token(session)
+
+    with uow_factory() as uow:
+        assert not uow.sessions.start(user, session, first)
+        uow.commit()
+
+    with uow_factory() as uow:
+        assert uow.sessions.get(session.id) is None
+        assert uow.refresh_tokens.get(first.id) is None
+
+
+def test_start_refuses_a_session_that_is_not_fresh_or_not_the_users(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    saved(uow_factory, user)
+    session = a_session(user)
+    cases = [
+        (replace(session, revoked_at=T0), a_token(session)),
+        (a_session(a_user("other@example.com")), a_token(session)),
+        (session, a_token(a_session(user))),
+        (session, a_token(session, rotated_at=T0)),
+    ]
+    for bad_session, bad_token in cases:
+        with uow_factory() as uow, pytest.raises(ValueError, match="fresh"):
+            uow.sessions.start(user, bad_session, bad_token)
