@@ -6,7 +6,7 @@ Bodies are form-encoded; errors take the RFC 6749 shape (oauth_errors.py).
 # No `from __future__ import annotations` here: dependency-injector reads the
 # Provide markers inside Annotated at import time, and strings would hide them.
 from typing import Annotated, Any
-from urllib.parse import unquote_plus
+from urllib.parse import parse_qsl, unquote_plus
 
 from dependency_injector.wiring import inject
 from fastapi import APIRouter, Depends, Form, Request, Response
@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
 from application.clients import PresentedClient, presented_client
 from application.oauth import ExchangeGrant, GrantRequest, RevokeToken
@@ -32,6 +32,7 @@ from entrypoints.http.provided import Provided, container_of
 from entrypoints.http.schemas import TokenPairResponse
 
 FORM_URLENCODED = "application/x-www-form-urlencoded"
+MAX_FIELDS = 1000  # Starlette's bound for a form
 _OAUTH_ERROR = {"model": OAuthError, "content": {"application/json": {}}}
 
 router = APIRouter(
@@ -82,15 +83,37 @@ async def oauth_form(request: Request) -> None:
 
     A parameter without a value counts as absent, as FastAPI reads it.
     """
+    _require_form_encoding(request)
+    _check_parameters(await request.form())  # already parsed by FastAPI: its cached copy
+
+
+def _require_form_encoding(request: Request) -> None:
     content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if content_type != FORM_URLENCODED:
         raise InvalidRequest(f"the body must be {FORM_URLENCODED}")
-    form = await request.form()  # already parsed by FastAPI: this is its cached copy
+
+
+def _check_parameters(form: FormData) -> None:
     for name in PARAMETERS:
         if len([value for value in form.getlist(name) if value]) > 1:
             raise InvalidRequest(f"{name} is repeated")
     if form.get("client_secret"):  # Swagger UI may send it empty
         raise InvalidRequest("client_secret belongs in HTTP Basic authentication")
+
+
+async def _parsed_form(request: Request) -> FormData:
+    """The body read as Starlette reads a form-encoded one (each name and value
+    percent-decoded as UTF-8 from Latin-1 text, `&` between fields, as many
+    fields at most), by the standard library's parser: python-multipart's,
+    behind `request.form()`, was a sixth of what an introspection costs."""
+    text = (await request.body()).decode("latin-1")
+    try:
+        fields: list[tuple[str, str | UploadFile]] = [
+            *parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+        ]
+    except ValueError:
+        raise InvalidRequest(f"the body has more than {MAX_FIELDS} fields") from None
+    return FormData(fields)
 
 
 def _client(
@@ -181,9 +204,11 @@ INTROSPECT_DOC: dict[str, Any] = {
 async def introspect(request: Request) -> Response:
     """RFC 7662, for service clients (HTTP Basic): `{"active": false}` for any token not live."""
     # In the order FastAPI would check them as dependencies and body.
-    await oauth_form(request)
+    _require_form_encoding(request)
+    parsed = await _parsed_form(request)
+    _check_parameters(parsed)
     credentials = await required_client(await client_basic(request))
-    form = _presented_token(await request.form())
+    form = _presented_token(parsed)
     client = _client(credentials, form.client_id)
     use_case = container_of(request).introspect()
     info = await answer(use_case, client, form.token, form.token_type_hint)

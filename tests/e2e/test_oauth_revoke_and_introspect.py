@@ -190,9 +190,13 @@ def test_introspection_checks_its_form_as_the_other_oauth_endpoints_do(api: Api)
     api.signup()
     access = password_grant(api)["access_token"]
     credentials = basic(*service_client(api))
-    url = "/oauth/introspect"
 
-    def sent(body: str, headers: dict[str, str] | None = None, form: bool = True) -> Any:
+    def sent(
+        body: str,
+        headers: dict[str, str] | None = None,
+        form: bool = True,
+        url: str = "/oauth/introspect",
+    ) -> Any:
         content_type = "application/x-www-form-urlencoded" if form else "application/json"
         return api.client.post(
             url, content=body, headers={"Content-Type": content_type, **(headers or {})}
@@ -229,3 +233,12 @@ def test_introspection_checks_its_form_as_the_other_oauth_endpoints_do(api: Api)
         "client_id",
     }
     assert sent("token=unknown", credentials).json() == {"active": False}
+
+    # Decoded as any form is: percent escapes, empty and value-less fields.
+    escaped = "".join(f"%{byte:02X}" for byte in access.encode())
+    for body in (f"token={escaped}", f"&&token={access}&flag&=x"):
+        assert sent(body, credentials).json()["active"] is True, body
+    too_many = "&".join(f"f{i}=1" for i in range(1001))
+    for url in ("/oauth/introspect", "/oauth/revoke"):  # the latter's form read by FastAPI
+        too_many_fields = sent(f"{too_many}&token={access}", credentials, url=url)
+        assert_oauth_error(too_many_fields, 400, "invalid_request")
