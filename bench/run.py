@@ -170,22 +170,23 @@ def rate(result: WrkResult) -> float:
 
 @dataclass
 class Paired:
-    """A workload's rates, each run right after a run of `hello`. The machine's
-    speed drifts over a `make bench` (the hello ceiling moved by a third between
-    two runs an hour apart): each workload run is divided by the hello run next
-    to it, and the median of those ratios is the figure's ratio."""
+    """A workload's rates, each run right after a run of its ceiling (`hello`,
+    or `hash` for logins). The machine's speed drifts over a `make bench` (the
+    hello ceiling moved by a third between two runs an hour apart): each
+    workload run is divided by the ceiling run next to it, and the median of
+    those ratios is the figure's ratio."""
 
     values: list[float]
-    hellos: list[float]
+    ceilings: list[float]
 
     def ratios(self) -> list[float]:
-        return [v / h if h else 0.0 for v, h in zip(self.values, self.hellos, strict=True)]
+        return [v / c if c else 0.0 for v, c in zip(self.values, self.ceilings, strict=True)]
 
 
 def repeat_paired(ctx: Context, name: str, run_once: Callable[[], WrkResult]) -> Paired:
     paired = Paired([], [])
     for _ in range(ctx.options.runs):
-        paired.hellos.append(rate(once(ctx, "hello", lambda: hello_run(ctx))))
+        paired.ceilings.append(rate(once(ctx, "hello", lambda: hello_run(ctx))))
         paired.values.append(rate(once(ctx, name, run_once)))
     return paired
 
@@ -201,7 +202,8 @@ def measure_hello(ctx: Context) -> tuple[float, list[float]]:
     return repeat(ctx, "hello", lambda: hello_run(ctx), rate)
 
 
-def measure_hash(ctx: Context) -> tuple[float, list[float], str]:
+def hash_rate(ctx: Context) -> tuple[float, str]:
+    """One run of the hash ceiling: verifies per second, and how they were made."""
     threads = len(ctx.server_cpus or os.sched_getaffinity(0))
     command = [
         sys.executable,
@@ -209,7 +211,7 @@ def measure_hash(ctx: Context) -> tuple[float, list[float], str]:
         "bench.hashrate",
         f"--threads={threads}",
         f"--seconds={ctx.options.seconds}",
-        f"--runs={ctx.options.runs}",
+        "--runs=1",
     ]
     if ctx.server_cpus:
         command = ["taskset", "--cpu-list", ",".join(map(str, ctx.server_cpus)), *command]
@@ -220,12 +222,20 @@ def measure_hash(ctx: Context) -> tuple[float, list[float], str]:
     if done.returncode != 0:
         raise RuntimeError(f"bench.hashrate exited {done.returncode}: {done.stderr[-500:]}")
     data = json.loads(done.stdout.strip().splitlines()[-1])
-    rates = [float(r) for r in data["rates"]]
-    return median(rates), rates, f"{data['parameters']}, {threads} threads"
+    return float(data["rates"][0]), f"{data['parameters']}, {threads} threads"
 
 
-def measure_login(ctx: Context) -> tuple[float, list[float]]:
-    return repeat(ctx, "login", lambda: ctx.wrk(ctx.latchkey, "login.lua").result(), rate)
+def measure_login(ctx: Context) -> tuple[Paired, str]:
+    """Logins, each run right after a run of the hash ceiling (and how it hashed)."""
+    paired, how = Paired([], []), ""
+    for _ in range(ctx.options.runs):
+        time.sleep(SETTLE_SECONDS)
+        verifies, how = hash_rate(ctx)
+        paired.ceilings.append(verifies)
+        paired.values.append(
+            rate(once(ctx, "login", lambda: ctx.wrk(ctx.latchkey, "login.lua").result()))
+        )
+    return paired, how
 
 
 def refresh_run(ctx: Context, name: str) -> WrkResult:
@@ -619,57 +629,46 @@ def measure_all(ctx: Context, figures: dict[str, Figure]) -> dict[str, Any]:
             log(f"  {name} failed: {type(error).__name__}: {error}")
         log(f"  {name} took {time.monotonic() - began:.0f} s")
 
-    ceilings: dict[str, float] = {}
-
     def hello() -> None:
         value, runs = measure_hello(ctx)
-        ceilings["hello"] = value
         extra["ceilings"]["hello"] = {"value": value, "unit": "req/s", "runs": runs}
         log(f"  hello ceiling: {value:,.0f} req/s {_runs(runs)}")
 
-    def hash_() -> None:
-        value, runs, how = measure_hash(ctx)
-        ceilings["hash"] = value
-        extra["ceilings"]["hash"] = {"value": value, "unit": "verifies/s", "runs": runs, "how": how}
-        log(f"  hash ceiling: {value:,.1f} verifies/s ({how}) {_runs(runs)}")
+    def login() -> None:
+        measured, how = measure_login(ctx)
+        runs = measured.ceilings
+        extra["ceilings"]["hash"] = {
+            "value": median(runs),
+            "unit": "verifies/s",
+            "runs": runs,
+            "how": how,
+        }
+        log(f"  hash ceiling: {median(runs):,.1f} verifies/s ({how}) {_runs(runs)}")
+        paired(figures["login"], measured)
 
-    def throughput(
-        key: str, measure: Callable[[], tuple[float, list[float]] | Paired | str]
-    ) -> None:
-        figure = figures[key]
+    def throughput(key: str, measure: Callable[[], Paired | str]) -> None:
         measured = measure()
         if isinstance(measured, str):
-            figure.note = measured
+            figures[key].note = measured
             log(f"  {key}: n/a ({measured})")
             return
-        if isinstance(measured, Paired):
-            paired(figure, measured)
-            return
-        value, runs = measured
-        figure.runs = runs
-        ceiling = ceilings.get(figure.ceiling_name or "")
-        unit = "verifies/s" if figure.ceiling_name == "hash" else "req/s"
-        if ceiling is None:
-            figure.value = value
-            figure.note = f"no {figure.ceiling_name} ceiling to compare with"
-        else:
-            figure.set_ratio(value, ceiling, unit)
-        figure.judge()
-        log(f"  {key}: {value:,.1f} req/s {_runs(runs)}, ratio {figure.ratio or 0:.2f}")
+        paired(figures[key], measured)
 
     def paired(figure: Figure, measured: Paired) -> None:
+        ceiling = figure.ceiling_name or "hello"
+        unit = "verifies/s" if ceiling == "hash" else "req/s"
         figure.runs = measured.values
-        figure.set_ratio(median(measured.values), median(measured.hellos), "req/s")
+        figure.set_ratio(median(measured.values), median(measured.ceilings), unit)
         ratios = measured.ratios()
         figure.ratio = median(ratios)
         figure.note = (
-            f"each run next to its own hello run: hello {_runs(measured.hellos)},"
+            f"each run next to its own {ceiling} run: {ceiling} {_runs(measured.ceilings)},"
             f" ratios {', '.join(f'{r:.2f}' for r in ratios)}; the ratio is their median"
         )
         figure.judge()
         log(
             f"  {figure.key}: {figure.value:,.1f} req/s {_runs(measured.values)},"
-            f" paired hello {_runs(measured.hellos)}, ratio {figure.ratio:.2f}"
+            f" paired {ceiling} {_runs(measured.ceilings)}, ratio {figure.ratio:.2f}"
         )
 
     def healthz() -> None:
@@ -717,8 +716,7 @@ def measure_all(ctx: Context, figures: dict[str, Figure]) -> dict[str, Any]:
 
     step("warm-up", lambda: warm_up(ctx))
     step("hello", hello)
-    step("hash", hash_)
-    step("login", lambda: throughput("login", lambda: measure_login(ctx)))
+    step("login", login)
     step("refresh", lambda: throughput("refresh", lambda: measure_refresh(ctx)))
     step("me", lambda: throughput("me", lambda: measure_me(ctx)))
     step("introspect", lambda: throughput("introspect", lambda: measure_introspect(ctx)))
