@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from tests.e2e.conftest import PASSWORD, Api
+from tests.e2e.oauth_requests import TOKEN_RESPONSE_KEYS
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
 
@@ -58,14 +59,7 @@ def test_signup_refuses_bad_input_with_the_rule_it_breaks(api: Api) -> None:
 def test_login_returns_a_token_pair_with_an_rfc9068_access_token(api: Api) -> None:
     user = api.signup()
     pair = api.login(device_name="laptop")
-    assert set(pair) == {
-        "access_token",
-        "token_type",
-        "expires_in",
-        "refresh_token",
-        "refresh_token_expires_in",
-        "session_id",
-    }
+    assert set(pair) == TOKEN_RESPONSE_KEYS
     assert pair["token_type"] == "Bearer"
     assert pair["expires_in"] == 900
     assert pair["refresh_token_expires_in"] == 3600
@@ -136,11 +130,4 @@ def test_token_pairs_from_login_and_refresh_are_never_cached(api: Api) -> None:
         assert response.status_code == 200, response.text
         assert response.headers["cache-control"] == "no-store"
         assert response.headers["content-type"] == "application/json"
-        assert set(response.json()) == {
-            "access_token",
-            "token_type",
-            "expires_in",
-            "refresh_token",
-            "refresh_token_expires_in",
-            "session_id",
-        }
+        assert set(response.json()) == TOKEN_RESPONSE_KEYS
