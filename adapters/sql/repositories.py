@@ -137,7 +137,7 @@ class SqlSessionRepository:
         check_first_token(user.id, session, first_token)
         if self._conn.dialect.name == "postgresql":
             params = {
-                **{f"p_user_{n}": v for n, v in _user_values(user).items()},
+                **{f"p_user_{n}": v for n, v in _user_values(user).items() if n in _USER_COMPARED},
                 **{f"p_session_{n}": getattr(session, n) for n in _STARTED_SESSION_COLUMNS},
                 **{f"p_token_{n}": getattr(first_token, n) for n in _SUCCESSOR_COLUMNS},
             }
@@ -269,6 +269,7 @@ def _rotation_in_one_statement() -> Select[int]:
 
 _ROTATION = _rotation_in_one_statement()
 
+_USER_COMPARED = ("id", "email", "password_hash", "created_at", "disabled_at")
 # A started session is not revoked: its revoked_at stays NULL.
 _STARTED_SESSION_COLUMNS = tuple(c.name for c in sessions.c if c.name != "revoked_at")
 
@@ -286,8 +287,10 @@ def _start_in_one_statement() -> Select[int]:
         # `=` where it can be, so that the primary key's index finds the row.
         return column.is_not_distinct_from(value) if column.nullable else column == value
 
-    # Every column, as _user_values gives them: the row equals the user read before.
-    locked = select(users.c.id).where(*map(same, users.c)).with_for_update().cte("locked")
+    # The row still holds the user read before: the columns of a User, as the
+    # `!=` of a read FOR UPDATE compared them (email_canonical is derived).
+    compared = [users.c[name] for name in _USER_COMPARED]
+    locked = select(users.c.id).where(*map(same, compared)).with_for_update().cte("locked")
 
     def insert_from(table: Table, prefix: str, names: Sequence[str], source: CTE) -> CTE:
         # One row of bound values per row of `source`: none when it is empty.
