@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine, text
@@ -16,7 +15,6 @@ from adapters.sql.migrate import upgrade
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from tests.integration.test_repository_contract import a_session, a_token, a_user
 
-T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 CHANGES = {
     "password changed": "UPDATE users SET password_hash = 'new' WHERE id = :id",
     "disabled": "UPDATE users SET disabled_at = now() WHERE id = :id",
