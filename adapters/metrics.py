@@ -49,6 +49,17 @@ class Metrics:
         )
         for name in SECURITY_EVENTS:
             self.security_events.labels(event=name)
+        # The labelled child of each (method, route): `labels()` takes a lock and
+        # builds a tuple on every call. Bounded like the time series themselves.
+        self._request_children: dict[tuple[str, str], Histogram] = {}
+
+    def observe_request(self, method: str, route: str, seconds: float) -> None:
+        """One request's duration; `method` and `route` must come from bounded sets."""
+        child = self._request_children.get((method, route))
+        if child is None:
+            child = self.request_duration.labels(method=method, route=route)
+            self._request_children[(method, route)] = child
+        child.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -64,5 +64,5 @@ def create_app(container: Container | None = None) -> FastAPI:
         app.include_router(module.router)
     document_bearer_schemes(app)
     install_error_handlers(app)
-    app.add_middleware(RequestPipeline, histogram=container.metrics().request_duration)
+    app.add_middleware(RequestPipeline, metrics=container.metrics())
     return app

@@ -18,6 +18,7 @@ from domain.user import User
 from entrypoints.container import Container
 from entrypoints.http.offload import with_hashing
 from entrypoints.http.provided import Provided, container_of
+from entrypoints.http.responses import json_response
 from entrypoints.http.schemas import (
     LogInRequest,
     LogOutRequest,
@@ -93,9 +94,7 @@ def log_out(
 
 
 def _token_pair(pair: TokenPair) -> Response:
-    # Serialized here, once: FastAPI would validate the model again, then encode it.
-    body = TokenPairResponse.of(pair).model_dump_json()
-    return Response(body, media_type="application/json", headers=NO_STORE)
+    return json_response(TokenPairResponse.of(pair), headers=NO_STORE)
 
 
 def _user_agent(request: Request) -> str | None:

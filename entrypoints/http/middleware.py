@@ -9,11 +9,11 @@ import time
 
 import orjson
 import structlog
-from prometheus_client import Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from entrypoints.http.metrics import RouteLatency
+from adapters.metrics import Metrics
+from entrypoints.http.metrics import METRICS_PATH
 from entrypoints.http.oauth_errors import OAUTH_PREFIX
 from entrypoints.http.problems import PROBLEM_JSON
 
@@ -33,6 +33,9 @@ def _new_id_prefix() -> None:
 
 os.register_at_fork(after_in_child=_new_id_prefix)
 REQUEST_ID_HEADER = b"x-request-id"
+# Latency label values come from this set and from route templates only: a
+# client inventing methods or paths cannot grow the number of time series.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class BodyTooLarge(HTTPException):
@@ -86,9 +89,9 @@ class RequestPipeline:
     - the time the request took, observed per route template.
     """
 
-    def __init__(self, app: ASGIApp, histogram: Histogram, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
-        self.latency = RouteLatency(histogram)
+        self.metrics = metrics
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,7 +135,14 @@ class RequestPipeline:
             if not started:
                 await _send_too_large(send_with_id, scope["path"])
         finally:
-            self.latency.observe(scope, time.perf_counter() - start)
+            self._observe(scope, time.perf_counter() - start)
+
+    def _observe(self, scope: Scope, seconds: float) -> None:
+        # The router records the matched route in the scope it was given.
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        if route != METRICS_PATH:  # scraping does not count itself
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            self.metrics.observe_request(method, route, seconds)
 
 
 def _declared_too_large(scope: Scope, max_bytes: int) -> bool:

@@ -29,6 +29,7 @@ from entrypoints.http.oauth_schemas import (
 )
 from entrypoints.http.offload import answer, with_hashing
 from entrypoints.http.provided import Provided, container_of
+from entrypoints.http.responses import json_response
 from entrypoints.http.schemas import TokenPairResponse
 
 FORM_URLENCODED = "application/x-www-form-urlencoded"
@@ -212,8 +213,7 @@ async def introspect(request: Request) -> Response:
     client = _client(credentials, form.client_id)
     use_case = container_of(request).introspect()
     info = await answer(use_case, client, form.token, form.token_type_hint)
-    body = IntrospectionResponse.of(info).model_dump_json(exclude_none=True)
-    return Response(body, media_type="application/json", headers=NO_STORE)
+    return json_response(IntrospectionResponse.of(info), headers=NO_STORE, exclude_none=True)
 
 
 def _presented_token(form: FormData) -> PresentedTokenForm:

@@ -11,6 +11,7 @@ from application.password import ChangePassword, ChangePasswordCommand, DeleteAc
 from entrypoints.container import Container
 from entrypoints.http.offload import answer, with_hashing
 from entrypoints.http.provided import Provided, container_of
+from entrypoints.http.responses import json_response
 from entrypoints.http.schemas import ChangePasswordRequest, DeleteAccountRequest, UserResponse
 from entrypoints.http.security import BEARER_AUTH, CurrentPrincipal, current_principal
 
@@ -24,8 +25,9 @@ async def me(request: Request) -> Response:
     # case straight from the container (provided.py), the body serialized once.
     principal = await current_principal(request)
     user = await answer(container_of(request).get_profile(), principal)
-    body = UserResponse(id=user.id, email=str(user.email), created_at=user.created_at)
-    return Response(body.model_dump_json(), media_type="application/json")
+    return json_response(
+        UserResponse(id=user.id, email=str(user.email), created_at=user.created_at)
+    )
 
 
 @router.post("/me/password", status_code=204, openapi_extra=BEARER_AUTH)
