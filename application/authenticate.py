@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -14,6 +15,7 @@ from application.ports import (
     UnitOfWorkFactory,
 )
 from domain.errors import InvalidToken
+from domain.session import Session
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,21 @@ class SessionsInStore:
     def live_until(self, session_id: UUID, user_id: UUID) -> datetime | None:
         with self._uow() as uow:
             session = uow.sessions.get(session_id)
-        if session is None or session.user_id != user_id or session.revoked_at is not None:
-            return None
-        return session.expires_at
+        return _live_until(session, user_id)
+
+    def live_until_many(
+        self, keys: Collection[tuple[UUID, UUID]]
+    ) -> dict[tuple[UUID, UUID], datetime | None]:
+        """`live_until` of each (session id, user id), read in one query."""
+        with self._uow() as uow:
+            found = {s.id: s for s in uow.sessions.get_many({sid for sid, _ in keys})}
+        return {(sid, uid): _live_until(found.get(sid), uid) for sid, uid in keys}
+
+
+def _live_until(session: Session | None, user_id: UUID) -> datetime | None:
+    if session is None or session.user_id != user_id or session.revoked_at is not None:
+        return None
+    return session.expires_at
 
 
 class Authenticate:

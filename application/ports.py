@@ -5,7 +5,7 @@ Adapters satisfy them structurally; tests use the in-memory fakes in tests/fakes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -24,6 +24,9 @@ class UserRepository(Protocol):
 
     def get(self, user_id: UUID) -> User | None: ...
 
+    def get_many(self, user_ids: Collection[UUID]) -> Sequence[User]:
+        """The users among `user_ids`, in no particular order; unknown ids are left out."""
+
     def get_by_email(self, email: Email) -> User | None: ...
 
     def update(self, user: User) -> None:
@@ -37,6 +40,9 @@ class SessionRepository(Protocol):
     def add(self, session: Session) -> None: ...
 
     def get(self, session_id: UUID) -> Session | None: ...
+
+    def get_many(self, session_ids: Collection[UUID]) -> Sequence[Session]:
+        """The sessions among `session_ids`, in no particular order; unknown ids are left out."""
 
     def list_live(self, user_id: UUID, now: datetime) -> Sequence[Session]:
         """The user's unrevoked, unexpired sessions, oldest first."""

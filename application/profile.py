@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from uuid import UUID
 
 from application.authenticate import Principal
@@ -19,6 +20,12 @@ class UsersInStore:
     def get(self, user_id: UUID) -> User | None:
         with self._uow() as uow:
             return uow.users.get(user_id)
+
+    def get_many(self, user_ids: Collection[UUID]) -> dict[UUID, User | None]:
+        """Each id's user (None when unknown), read in one query."""
+        with self._uow() as uow:
+            found = {u.id: u for u in uow.users.get_many(user_ids)}
+        return {i: found.get(i) for i in user_ids}
 
 
 class GetProfile:

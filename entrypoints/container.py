@@ -211,8 +211,12 @@ class Container(containers.DeclarativeContainer):
         ChangePassword, uow.provider, hasher, throttle, password_rules, clock, audit
     )
     delete_account = providers.Factory(DeleteAccount, uow.provider, hasher, throttle, audit)
+    users_in_store = providers.ThreadSafeSingleton(UsersInStore, uow.provider)
     users = providers.ThreadSafeSingleton(
-        CachedDirectory, providers.ThreadSafeSingleton(UsersInStore, uow.provider), revocations
+        CachedDirectory,
+        users_in_store,
+        revocations,
+        read_many=users_in_store.provided.get_many,
     )
     get_profile = providers.Factory(GetProfile, users)
     manage_users = providers.Factory(ManageUsers, uow.provider, clock, audit)

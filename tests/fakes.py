@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import itertools
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -62,6 +62,9 @@ class FakeUserRepository:
     def get(self, user_id: UUID) -> User | None:
         return self._s.users.get(user_id)
 
+    def get_many(self, user_ids: Collection[UUID]) -> Sequence[User]:
+        return [self._s.users[i] for i in set(user_ids) if i in self._s.users]
+
     def get_by_email(self, email: Email) -> User | None:
         return next(
             (u for u in self._s.users.values() if u.email.canonical == email.canonical), None
@@ -89,6 +92,9 @@ class FakeSessionRepository:
 
     def get(self, session_id: UUID) -> Session | None:
         return self._s.sessions.get(session_id)
+
+    def get_many(self, session_ids: Collection[UUID]) -> Sequence[Session]:
+        return [self._s.sessions[i] for i in set(session_ids) if i in self._s.sessions]
 
     def list_live(self, user_id: UUID, now: datetime) -> Sequence[Session]:
         live = [s for s in self._s.sessions.values() if s.user_id == user_id and s.is_live(now)]

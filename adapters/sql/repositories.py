@@ -6,7 +6,7 @@ commit: the unit of work owns the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -60,6 +60,11 @@ class SqlUserRepository:
         row = self._conn.execute(_USER_BY_ID, {"p_key": user_id}).one_or_none()
         return _user(row) if row is not None else None
 
+    def get_many(self, user_ids: Collection[UUID]) -> Sequence[User]:
+        if not user_ids:
+            return []
+        return [_user(row) for row in self._conn.execute(_USERS_BY_IDS, {"p_keys": list(user_ids)})]
+
     def get_by_email(self, email: Email) -> User | None:
         row = self._conn.execute(_USER_BY_EMAIL, {"p_key": email.canonical}).one_or_none()
         return _user(row) if row is not None else None
@@ -98,6 +103,12 @@ class SqlSessionRepository:
     def get(self, session_id: UUID) -> Session | None:
         row = self._conn.execute(_SESSION_BY_ID, {"p_key": session_id}).one_or_none()
         return _session(row) if row is not None else None
+
+    def get_many(self, session_ids: Collection[UUID]) -> Sequence[Session]:
+        if not session_ids:
+            return []
+        rows = self._conn.execute(_SESSIONS_BY_IDS, {"p_keys": list(session_ids)})
+        return [_session(row) for row in rows]
 
     def list_live(self, user_id: UUID, now: datetime) -> Sequence[Session]:
         query = (
@@ -209,7 +220,15 @@ def _row_by(column: Column[Any]) -> Select[Any]:
     return select(column.table).where(column == _param("p_key", column))
 
 
+def _rows_by(column: Column[Any]) -> Select[Any]:
+    # An expanding IN: one statement (and one cache entry) for any number of keys.
+    keys = bindparam("p_keys", type_=column.type, expanding=True)
+    return select(column.table).where(column.in_(keys))
+
+
 _USER_BY_ID = _row_by(users.c.id)
+_USERS_BY_IDS = _rows_by(users.c.id)
+_SESSIONS_BY_IDS = _rows_by(sessions.c.id)
 _USER_BY_EMAIL = _row_by(users.c.email_canonical)
 _SESSION_BY_ID = _row_by(sessions.c.id)
 _TOKEN_BY_ID = _row_by(refresh_tokens.c.id)

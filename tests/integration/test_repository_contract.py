@@ -200,6 +200,18 @@ def test_deleting_a_user_removes_its_sessions_and_tokens_and_frees_the_email(
         assert uow.users.get(again.id) == again
 
 
+def test_users_are_read_many_at_once_leaving_unknown_ids_out(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    ada, bob, eve = a_user("ada@example.com"), a_user("bob@example.com"), a_user("eve@example.com")
+    saved(uow_factory, ada, bob, eve)
+
+    with uow_factory() as uow:
+        found = uow.users.get_many([ada.id, uuid4(), eve.id, ada.id])
+        assert sorted(found, key=lambda u: u.email.canonical) == [ada, eve]
+        assert list(uow.users.get_many([])) == []
+
+
 # Sessions
 
 
@@ -210,6 +222,19 @@ def test_a_session_reads_back_equal(uow_factory: UnitOfWorkFactory) -> None:
 
     with uow_factory() as uow:
         assert uow.sessions.get(session.id) == session
+
+
+def test_sessions_are_read_many_at_once_leaving_unknown_ids_out(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    kept, revoked, other = a_session(user), a_session(user, revoked_at=T0), a_session(user)
+    saved(uow_factory, user, kept, revoked, other)
+
+    with uow_factory() as uow:
+        found = uow.sessions.get_many({kept.id, revoked.id, uuid4()})
+        assert sorted(found, key=lambda s: s.id) == sorted([kept, revoked], key=lambda s: s.id)
+        assert list(uow.sessions.get_many(())) == []
 
 
 def test_live_sessions_exclude_revoked_expired_and_other_users_oldest_first(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import uuid4
+
 import pytest
 
 from application.profile import GetProfile, UsersInStore
@@ -26,3 +28,13 @@ def test_an_account_deleted_meanwhile_has_no_profile(world: World) -> None:
 
     with pytest.raises(InvalidToken):
         GetProfile(UsersInStore(world.uow))(principal)
+
+
+def test_many_accounts_are_read_in_one_go_and_unknown_ids_read_as_none(world: World) -> None:
+    ada = world.principal(world.logged_in()).user_id
+    bob = world.principal(world.logged_in("bob@example.com")).user_id
+    unknown = uuid4()
+
+    found = UsersInStore(world.uow).get_many([ada, unknown, bob])
+
+    assert found == {ada: world.stored_user(ada), unknown: None, bob: world.stored_user(bob)}

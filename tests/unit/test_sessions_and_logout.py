@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
+from application.authenticate import SessionsInStore
 from application.logout import LogoutScope
 from application.sessions import SessionView
 from application.tokens import TokenPair
@@ -316,3 +317,22 @@ def test_an_access_token_naming_another_users_session_is_refused(world: World) -
 def test_a_token_we_never_issued_is_refused(world: World) -> None:
     with pytest.raises(InvalidToken):
         world.authenticate("at.never-issued")
+
+
+def test_many_sessions_are_judged_live_in_one_read_as_one_at_a_time(world: World) -> None:
+    kept, ended = world.logged_in(), world.logged_in()
+    bob = world.logged_in("bob@example.com")
+    world.log_out(world.principal(ended))
+    sessions = SessionsInStore(world.uow)
+    keys = [
+        (kept.session_id, kept.user_id),
+        (ended.session_id, ended.user_id),
+        (bob.session_id, kept.user_id),  # a live session, but another user's
+        (uuid4(), kept.user_id),
+    ]
+
+    answers = sessions.live_until_many(keys)
+
+    assert answers == {key: sessions.live_until(*key) for key in keys}
+    assert answers[keys[0]] == world.stored_session(kept.session_id).expires_at
+    assert [answers[key] for key in keys[1:]] == [None, None, None]
