@@ -5,6 +5,7 @@ Bodies are form-encoded; errors take the RFC 6749 shape (oauth_errors.py).
 
 # No `from __future__ import annotations` here: dependency-injector reads the
 # Provide markers inside Annotated at import time, and strings would hide them.
+from collections import Counter
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -95,8 +96,9 @@ def _require_form_encoding(request: Request) -> None:
 
 
 def _check_parameters(form: FormData) -> None:
+    given = Counter(name for name, value in form.multi_items() if value)
     for name in PARAMETERS:
-        if len([value for value in form.getlist(name) if value]) > 1:
+        if given[name] > 1:
             raise InvalidRequest(f"{name} is repeated")
     if form.get("client_secret"):  # Swagger UI may send it empty
         raise InvalidRequest("client_secret belongs in HTTP Basic authentication")
@@ -125,6 +127,55 @@ def _client(
         # RFC 6749 2.3.1: both halves are form-encoded before Basic encoding.
         basic = (unquote_plus(credentials.username), unquote_plus(credentials.password))
     return presented_client(basic, client_id)
+
+
+# Introspection is the hot OAuth endpoint (a resource server may ask on every
+# request). Its route comes first, so the router matches it before the token
+# and revocation routes. It reads its form and credentials itself: as FastAPI
+# dependencies and through `@inject` they were half of its cost (measured). The
+# operation is documented as those dependencies would document it.
+INTROSPECT_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            FORM_URLENCODED: {"schema": {"$ref": "#/components/schemas/PresentedTokenForm"}}
+        },
+    },
+    "security": [{client_basic.scheme_name: []}],
+}
+
+
+@router.post(
+    "/introspect",
+    response_model=IntrospectionResponse,
+    response_model_exclude_none=True,
+    openapi_extra=INTROSPECT_DOC,
+)
+async def introspect(request: Request) -> Response:
+    """RFC 7662, for service clients (HTTP Basic): `{"active": false}` for any token not live."""
+    # In the order FastAPI would check them as dependencies and body.
+    _require_form_encoding(request)
+    parsed = await _parsed_form(request)
+    _check_parameters(parsed)
+    credentials = await required_client(await client_basic(request))
+    form = _presented_token(parsed)
+    client = _client(credentials, form.client_id)
+    use_case = container_of(request).introspect()
+    info = await answer(use_case, client, form.token, form.token_type_hint)
+    return json_response(IntrospectionResponse.of(info), headers=NO_STORE, exclude_none=True)
+
+
+def _presented_token(form: FormData) -> PresentedTokenForm:
+    """The parsed form, read as FastAPI reads one: a parameter without a value is absent."""
+    try:
+        return PresentedTokenForm.model_validate(
+            {name: value for name, value in form.items() if value}
+        )
+    except ValidationError as error:
+        # The same errors as FastAPI's for a body it validates.
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
+        ) from None
 
 
 @router.post(
@@ -179,51 +230,3 @@ def revoke(
     """RFC 7009: ends the session of a refresh or access token; 200 whatever the token was."""
     use_case(_client(credentials, form.client_id), form.token, form.token_type_hint)
     return Response(status_code=200, headers=NO_STORE)
-
-
-# Introspection is the hot OAuth endpoint (a resource server may ask on every
-# request), so it reads its form and credentials itself: as FastAPI dependencies
-# and through `@inject` they were half of its cost (measured). The operation is
-# documented as those dependencies would document it.
-INTROSPECT_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            FORM_URLENCODED: {"schema": {"$ref": "#/components/schemas/PresentedTokenForm"}}
-        },
-    },
-    "security": [{client_basic.scheme_name: []}],
-}
-
-
-@router.post(
-    "/introspect",
-    response_model=IntrospectionResponse,
-    response_model_exclude_none=True,
-    openapi_extra=INTROSPECT_DOC,
-)
-async def introspect(request: Request) -> Response:
-    """RFC 7662, for service clients (HTTP Basic): `{"active": false}` for any token not live."""
-    # In the order FastAPI would check them as dependencies and body.
-    _require_form_encoding(request)
-    parsed = await _parsed_form(request)
-    _check_parameters(parsed)
-    credentials = await required_client(await client_basic(request))
-    form = _presented_token(parsed)
-    client = _client(credentials, form.client_id)
-    use_case = container_of(request).introspect()
-    info = await answer(use_case, client, form.token, form.token_type_hint)
-    return json_response(IntrospectionResponse.of(info), headers=NO_STORE, exclude_none=True)
-
-
-def _presented_token(form: FormData) -> PresentedTokenForm:
-    """The parsed form, read as FastAPI reads one: a parameter without a value is absent."""
-    try:
-        return PresentedTokenForm.model_validate(
-            {name: value for name, value in form.items() if value}
-        )
-    except ValidationError as error:
-        # The same errors as FastAPI's for a body it validates.
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
-        ) from None
