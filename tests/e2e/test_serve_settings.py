@@ -14,7 +14,7 @@ from dependency_injector import providers
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from entrypoints import cli, serving
+from entrypoints import cli, cpu, serving
 from entrypoints.container import Container, hashing_threads
 from entrypoints.http.app import create_app
 from tests.e2e.conftest import make_settings
@@ -70,8 +70,18 @@ def test_the_workers_share_the_cores_for_hashing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, threads: int
 ) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(cpu, "CGROUP_ROOT", tmp_path)  # no CPU limit
     settings = make_settings(tmp_path, "sqlite://", workers=workers)
     assert hashing_threads(settings) == threads
+
+
+def test_a_container_cpu_limit_bounds_the_hashing_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    (tmp_path / "cpu.max").write_text("200000 100000\n")
+    monkeypatch.setattr(cpu, "CGROUP_ROOT", tmp_path)
+    assert hashing_threads(make_settings(tmp_path, "sqlite://", workers=1)) == 2
 
 
 def test_each_worker_runs_blocking_work_on_the_configured_number_of_threads(
