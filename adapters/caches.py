@@ -15,9 +15,10 @@ import itertools
 import time
 from collections.abc import Callable, Collection, Hashable, Mapping
 from datetime import datetime, timedelta
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
+from adapters.io_guard import allow_io
 from application.ports import (
     AccessClaims,
     AccessTokenSigner,
@@ -58,12 +59,13 @@ class RecentAnswers(Generic[K, V]):
     """Answers of a store, each remembered for at most `ttl_seconds` and
     forgotten at once when the revocation epoch moves.
 
-    With `read_many`, a miss also renews, in the same read, every answer past
-    half its age that was used since then. The keys in use then come due
+    With `together`, a miss also renews, in the same read, the answers past
+    half their age that were used since then. The keys in use then come due
     together, and a second costs one read of the store instead of one per key.
     Measured on `/v1/users/me` with 32 tokens in use: the per-key misses kept
     the worker threads at about a tenth of the CPU; now they stay idle. No
-    answer is older than `ttl_seconds` either way.
+    answer is older than `ttl_seconds` either way: each is stamped with the
+    time its read started.
     """
 
     def __init__(
@@ -72,13 +74,16 @@ class RecentAnswers(Generic[K, V]):
         ttl_seconds: float,
         max_entries: int,
         monotonic: Callable[[], float],
-        read_many: Callable[[list[K]], Mapping[K, V]] | None = None,
+        read_many: Callable[[list[K]], Mapping[K, V]],
+        *,
+        together: bool = True,
     ) -> None:
         self._epoch = epoch
         self._ttl = ttl_seconds
         self._max = max_entries
         self._monotonic = monotonic
         self._read_many = read_many
+        self._together = together
         self._entries: dict[K, tuple[float, int, V]] = {}
         # Keys used past half their answer's age: renewed with the next miss.
         self._due: dict[K, None] = {}
@@ -87,8 +92,7 @@ class RecentAnswers(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: K, ask: Callable[[], V]) -> V:
-        """The answer for `key`: remembered, else from `read_many` (when given) or `ask()`."""
+    def get(self, key: K) -> V:
         checked = self._monotonic()
         if checked >= self._next_sweep:
             self._sweep(checked)
@@ -99,21 +103,28 @@ class RecentAnswers(Generic[K, V]):
         if entry is not None and entry[1] == epoch:
             age = checked - entry[0]
             if age < self._ttl:
-                if age * 2 >= self._ttl and self._read_many is not None:
+                if self._together and age * 2 >= self._ttl:
                     self._due[key] = None
                 return entry[2]
-        if self._read_many is None:
-            answer = ask()
-            self._remember(key, (checked, epoch, answer))
-            return answer
-        # A copy made in C, without a thread switch: other threads add keys meanwhile.
-        due = list(itertools.islice(self._due, MAX_BATCH))
-        keys = [key, *(k for k in due if k != key)]
-        answers = self._read_many(keys)  # may raise: then nothing has changed
+        allow_io()  # on the event loop, re-run in a thread before any work is done
+        keys = [key, *self._take_due(key)]
+        # Should the read fail, the due keys it took are not put back: each is
+        # then read on its own next miss, so one bad key fails only its own.
+        answers = self._read_many(keys)
         for k in keys:
-            self._due.pop(k, None)
             self._remember(k, (checked, epoch, answers[k]))
         return answers[key]
+
+    def _take_due(self, key: K) -> list[K]:
+        if not self._together:
+            return []
+        # Taken out before the read, so that misses meanwhile (the keys renewed
+        # together expire together) do not read the same batch again. The copy
+        # is made in C, without a thread switch.
+        due = list(itertools.islice(self._due, MAX_BATCH))
+        for k in due:
+            self._due.pop(k, None)
+        return [k for k in due if k != key]
 
     def _remember(self, key: K, entry: tuple[float, int, V]) -> None:
         if len(self._entries) >= self._max and key not in self._entries:
@@ -152,19 +163,30 @@ class CachedLiveSessions:
         max_entries: int = MAX_ENTRIES,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._inner = inner
         self._answers: RecentAnswers[tuple[UUID, UUID], datetime | None] = RecentAnswers(
             epoch, ttl_seconds, max_entries, monotonic, inner.live_until_many
         )
 
     def live_until(self, session_id: UUID, user_id: UUID) -> datetime | None:
-        return self._answers.get(
-            (session_id, user_id), lambda: self._inner.live_until(session_id, user_id)
-        )
+        return self._answers.get((session_id, user_id))
 
 
 class Directory(Protocol[K_in, V_out]):
     def get(self, key: K_in, /) -> V_out: ...
+
+
+@runtime_checkable
+class ManyAtOnce(Protocol[K, V_out]):
+    """A Directory that can also read many ids in one go."""
+
+    def get_many(self, keys: list[K], /) -> Mapping[K, V_out]: ...
+
+
+def _one_at_a_time(inner: Directory[K, V]) -> Callable[[list[K]], Mapping[K, V]]:
+    def read(keys: list[K]) -> Mapping[K, V]:
+        return {key: inner.get(key) for key in keys}
+
+    return read
 
 
 class CachedDirectory(Generic[K, V]):
@@ -174,8 +196,8 @@ class CachedDirectory(Generic[K, V]):
     Accounts: a deleted account's sessions go with it, so its tokens are
     refused by the liveness rule within the same second. Service clients: one
     removed or given a new secret (the CLI, another process) counts within
-    that time, like a revocation. With `read_many` (the same store, many ids
-    at once), the answers in use are renewed together (RecentAnswers).
+    that time, like a revocation. When the store has `get_many` (accounts), the
+    answers in use are renewed together (RecentAnswers).
     """
 
     def __init__(
@@ -183,18 +205,20 @@ class CachedDirectory(Generic[K, V]):
         inner: Directory[K, V],
         epoch: RevocationEpoch,
         *,
-        read_many: Callable[[list[K]], Mapping[K, V]] | None = None,
         ttl_seconds: float = LIVENESS_TTL_SECONDS,
         max_entries: int = MAX_ENTRIES,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._inner = inner
+        if isinstance(inner, ManyAtOnce):
+            read_many, together = inner.get_many, True
+        else:
+            read_many, together = _one_at_a_time(inner), False
         self._answers: RecentAnswers[K, V] = RecentAnswers(
-            epoch, ttl_seconds, max_entries, monotonic, read_many
+            epoch, ttl_seconds, max_entries, monotonic, read_many, together=together
         )
 
     def get(self, key: K) -> V:
-        return self._answers.get(key, lambda: self._inner.get(key))
+        return self._answers.get(key)
 
 
 class CachedTokenVerifier:

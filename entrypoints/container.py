@@ -211,12 +211,8 @@ class Container(containers.DeclarativeContainer):
         ChangePassword, uow.provider, hasher, throttle, password_rules, clock, audit
     )
     delete_account = providers.Factory(DeleteAccount, uow.provider, hasher, throttle, audit)
-    users_in_store = providers.ThreadSafeSingleton(UsersInStore, uow.provider)
     users = providers.ThreadSafeSingleton(
-        CachedDirectory,
-        users_in_store,
-        revocations,
-        read_many=users_in_store.provided.get_many,
+        CachedDirectory, providers.ThreadSafeSingleton(UsersInStore, uow.provider), revocations
     )
     get_profile = providers.Factory(GetProfile, users)
     manage_users = providers.Factory(ManageUsers, uow.provider, clock, audit)

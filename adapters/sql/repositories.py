@@ -221,7 +221,8 @@ def _row_by(column: Column[Any]) -> Select[Any]:
 
 
 def _rows_by(column: Column[Any]) -> Select[Any]:
-    # An expanding IN: one statement (and one cache entry) for any number of keys.
+    # An expanding IN: built and cached once by SQLAlchemy, rendered per call
+    # with as many placeholders as keys.
     keys = bindparam("p_keys", type_=column.type, expanding=True)
     return select(column.table).where(column.in_(keys))
 

@@ -71,6 +71,7 @@ def test_the_workers_share_the_cores_for_hashing(
 ) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     monkeypatch.setattr(cpu, "CGROUP_ROOT", tmp_path)  # no CPU limit
+    monkeypatch.setattr(cpu, "PROC_CGROUP", tmp_path / "none")
     settings = make_settings(tmp_path, "sqlite://", workers=workers)
     assert hashing_threads(settings) == threads
 
@@ -80,7 +81,9 @@ def test_a_container_cpu_limit_bounds_the_hashing_threads(
 ) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
     (tmp_path / "cpu.max").write_text("200000 100000\n")
+    (tmp_path / "own").write_text("0::/\n")
     monkeypatch.setattr(cpu, "CGROUP_ROOT", tmp_path)
+    monkeypatch.setattr(cpu, "PROC_CGROUP", tmp_path / "own")
     assert hashing_threads(make_settings(tmp_path, "sqlite://", workers=1)) == 2
 
 

@@ -21,6 +21,7 @@ from adapters.caches import (
     RecentAnswers,
     RevocationEpoch,
 )
+from adapters.io_guard import WouldBlock, memory_only
 from application.ports import AccessClaims
 from domain.errors import InvalidToken
 from tests.fakes import T0, FakeSigner
@@ -62,6 +63,13 @@ class StoreStub:
         self.reads += 1
         self.batches.append(len(keys))
         return dict.fromkeys(keys, self.answer)
+
+
+class OneAtATime:
+    """A store without `get_many` (service clients): read one key at a time."""
+
+    def __init__(self, store: StoreStub) -> None:
+        self.get = store.get
 
 
 class Ticker:
@@ -132,17 +140,18 @@ def _cache(
         return lambda n: sessions.live_until(*keys[n])
     if kind == "users":
         users: CachedDirectory[object, object] = CachedDirectory(
-            inner, epoch, read_many=store.get_many, monotonic=ticker, max_entries=max_entries
+            inner, epoch, monotonic=ticker, max_entries=max_entries
         )
         return lambda n: users.get(keys[n][0])
     clients: CachedDirectory[object, object] = CachedDirectory(
-        inner, epoch, monotonic=ticker, max_entries=max_entries
+        OneAtATime(store), epoch, monotonic=ticker, max_entries=max_entries
     )
     return lambda n: clients.get(f"client-{n}")
 
 
 KINDS = ["sessions", "users", "clients"]
 # The caches whose store reads many keys at once (the hot path of /v1/users/me).
+# The service clients' store has no get_many: its cache reads one key per miss.
 BATCHED = ["sessions", "users"]
 
 
@@ -183,14 +192,20 @@ def test_a_full_cache_forgets_rather_than_grows(kind: str) -> None:
     assert store.reads == 21
 
 
+def fixed(answer: str) -> Callable[[list[int]], dict[int, str]]:
+    return lambda keys: dict.fromkeys(keys, answer)
+
+
 def test_expired_answers_are_swept_away_rather_than_kept_until_the_cache_fills() -> None:
     ticker = Ticker()
-    answers: RecentAnswers[int, str] = RecentAnswers(RevocationEpoch(), 1.0, 100, ticker)
+    answers: RecentAnswers[int, str] = RecentAnswers(
+        RevocationEpoch(), 1.0, 100, ticker, fixed("answer")
+    )
     for key in range(10):
-        answers.get(key, lambda: "answer")
+        answers.get(key)
     assert len(answers) == 10
     ticker.now += 30
-    answers.get(99, lambda: "answer")
+    answers.get(99)
     assert len(answers) == 1
 
 
@@ -211,6 +226,18 @@ def test_the_answers_in_use_are_renewed_together_in_one_read(kind: str) -> None:
     assert store.batches[-1] == 32
 
 
+def test_a_store_without_get_many_is_read_one_key_per_miss() -> None:
+    store, ticker = StoreStub(), Ticker()
+    ask = _cache("clients", store, RevocationEpoch(), ticker)
+    ask(0), ask(1)
+    ticker.now += 0.6  # past half their age: a batched cache would mark them due
+    ask(0), ask(1)
+    ticker.now += 0.5
+    ask(0), ask(1)
+    assert store.reads == 4  # renewed together, it would be 3
+    assert store.batches == []
+
+
 @pytest.mark.parametrize("kind", BATCHED)
 def test_answers_not_used_in_the_second_half_of_their_age_are_not_renewed(kind: str) -> None:
     store, ticker = StoreStub(), Ticker()
@@ -223,23 +250,58 @@ def test_answers_not_used_in_the_second_half_of_their_age_are_not_renewed(kind: 
     assert store.batches[-1] == 1
 
 
-def test_a_failed_read_changes_nothing_and_the_due_keys_stay_due() -> None:
-    ticker, calls = Ticker(), []
+def _two_due_keys(read_many: Callable[[list[int]], dict[int, str]]) -> RecentAnswers[int, str]:
+    ticker = Ticker()
+    answers: RecentAnswers[int, str] = RecentAnswers(RevocationEpoch(), 1.0, 100, ticker, read_many)
+    answers.get(1), answers.get(2)
+    ticker.now += 0.7
+    answers.get(1), answers.get(2)  # both due now
+    return answers
+
+
+def test_a_failed_read_fails_only_its_own_request_not_the_keys_it_renewed() -> None:
+    calls: list[list[int]] = []
 
     def read_many(keys: list[int]) -> dict[int, str]:
-        calls.append(list(keys))
-        if len(calls) == 3:
-            raise ConnectionError("database unreachable")
+        calls.append(keys)
+        if 3 in keys:
+            raise ConnectionError("a row this store cannot read")
         return dict.fromkeys(keys, "answer")
 
-    answers: RecentAnswers[int, str] = RecentAnswers(RevocationEpoch(), 1.0, 100, ticker, read_many)
-    answers.get(1, lambda: "unused"), answers.get(2, lambda: "unused")
-    ticker.now += 0.7
-    answers.get(2, lambda: "unused")
+    answers = _two_due_keys(read_many)
     with pytest.raises(ConnectionError):
-        answers.get(3, lambda: "unused")
-    assert answers.get(3, lambda: "unused") == "answer"
-    assert calls[-1] == [3, 2]
+        answers.get(3)
+    assert calls[-1] == [3, 1, 2]
+    assert answers.get(4) == "answer"
+    assert calls[-1] == [4]  # 1 and 2 are no longer due: each waits for its own miss
+
+
+def test_a_miss_while_a_renewal_is_in_flight_does_not_read_the_same_keys_again() -> None:
+    calls: list[list[int]] = []
+
+    def read_many(keys: list[int]) -> dict[int, str]:
+        calls.append(keys)
+        if len(calls) == 3:
+            answers.get(4)  # another request's miss, while this read is running
+        return dict.fromkeys(keys, "answer")
+
+    answers = _two_due_keys(read_many)
+    answers.get(3)
+    assert calls[2:] == [[3, 1, 2], [4]]
+
+
+def test_on_the_event_loop_a_miss_asks_for_a_thread_before_taking_any_due_key() -> None:
+    calls: list[list[int]] = []
+
+    def read_many(keys: list[int]) -> dict[int, str]:
+        calls.append(keys)
+        return dict.fromkeys(keys, "answer")
+
+    answers = _two_due_keys(read_many)
+    with memory_only(), pytest.raises(WouldBlock):
+        answers.get(3)
+    answers.get(3)  # the same call, re-run in a thread
+    assert calls[-1] == [3, 1, 2]
 
 
 def test_one_read_renews_a_bounded_number_of_keys(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -252,25 +314,49 @@ def test_one_read_renews_a_bounded_number_of_keys(monkeypatch: pytest.MonkeyPatc
     for n in range(10):
         ask(n)
     ticker.now += 0.5
-    ask(0)
-    assert store.batches[-1] == 4
+    ask(20)  # not among the due keys: 1 + 4 read
+    assert store.batches[-1] == 5
 
 
 class ChangingStore:
-    """A store whose answers change over time, remembering every value each key had."""
+    """A store whose answers change over time, remembering every value each key
+    had. A read takes time and answers with the values from when it started;
+    while it runs, another process may change the first key it reads (`change`)
+    or this process may revoke it (`revoke`: changed, and the epoch moves)."""
 
-    def __init__(self, ticker: Ticker) -> None:
+    def __init__(
+        self, ticker: Ticker, epoch: RevocationEpoch, reads: list[tuple[float, str]]
+    ) -> None:
         self._ticker = ticker
+        self._epoch = epoch
+        self._reads = iter(reads)
         self.history: dict[int, list[tuple[float, int]]] = {}
+        # Per key, the value its latest revocation by this process left: values
+        # only grow, so an answer below it has not seen that revocation.
+        self.floor: dict[int, int] = {}
 
-    def change(self, key: int, value: int) -> None:
+    def change(self, key: int) -> None:
+        value = self.value(key) + 1
         self.history.setdefault(key, [(0.0, 0)]).append((self._ticker.now, value))
+
+    def revoke(self, key: int) -> None:
+        self.change(key)
+        self.floor[key] = self.value(key)
+        self._epoch.bump()
 
     def value(self, key: int) -> int:
         return self.history.get(key, [(0.0, 0)])[-1][1]
 
     def read_many(self, keys: list[int]) -> dict[int, int]:
-        return {key: self.value(key) for key in keys}
+        answers = {key: self.value(key) for key in keys}
+        seconds, meanwhile = next(self._reads, (0.0, "nothing"))
+        self._ticker.now += seconds / 2
+        if meanwhile == "change":
+            self.change(keys[0])
+        elif meanwhile == "revoke":
+            self.revoke(keys[0])
+        self._ticker.now += seconds / 2
+        return answers
 
     def held_within(self, key: int, since: float, until: float) -> set[int]:
         """The values `key` had at some moment of (since, until]."""
@@ -280,29 +366,35 @@ class ChangingStore:
         return held | set(before[-1:])
 
 
+EVENTS = st.sampled_from(["nothing", "change", "revoke"])
 STEPS = st.lists(
     st.tuples(
         st.floats(min_value=0.0, max_value=0.7),  # time passing
         st.integers(min_value=0, max_value=5),  # the key asked for
-        st.booleans(),  # whether the store changes that key first
+        EVENTS,  # what happens to it first
     ),
     max_size=60,
 )
+READS = st.lists(st.tuples(st.floats(min_value=0.0, max_value=0.6), EVENTS), max_size=60)
 
 
-@settings(max_examples=200, deadline=None)
-@given(steps=STEPS)
-def test_no_answer_is_older_than_the_ttl_however_keys_are_renewed(
-    steps: list[tuple[float, int, bool]],
+@settings(max_examples=500, deadline=None)
+@given(steps=STEPS, reads=READS, max_entries=st.integers(min_value=1, max_value=8))
+def test_no_answer_is_older_than_the_ttl_and_a_revocation_is_seen_at_once(
+    steps: list[tuple[float, int, str]], reads: list[tuple[float, str]], max_entries: int
 ) -> None:
-    ticker = Ticker()
-    store = ChangingStore(ticker)
+    ticker, epoch = Ticker(), RevocationEpoch()
+    store = ChangingStore(ticker, epoch, reads)
     answers: RecentAnswers[int, int] = RecentAnswers(
-        RevocationEpoch(), 1.0, 100, ticker, store.read_many
+        epoch, 1.0, max_entries, ticker, store.read_many
     )
-    for elapsed, key, change in steps:
+    for elapsed, key, event in steps:
         ticker.now += elapsed
-        if change:
-            store.change(key, store.value(key) + 1)
-        answer = answers.get(key, lambda: -1)
-        assert answer in store.held_within(key, ticker.now - 1.0, ticker.now)
+        if event == "change":
+            store.change(key)
+        elif event == "revoke":
+            store.revoke(key)
+        revoked_before, asked_at = store.floor.get(key, 0), ticker.now
+        answer = answers.get(key)
+        assert answer >= revoked_before
+        assert answer in store.held_within(key, asked_at - 1.0, asked_at)
