@@ -17,6 +17,7 @@ from application.tokens import TokenPair
 from domain.user import User
 from entrypoints.container import Container
 from entrypoints.http.offload import with_hashing
+from entrypoints.http.problems import PROBLEM_RESPONSES
 from entrypoints.http.provided import Provided, container_of
 from entrypoints.http.responses import json_response
 from entrypoints.http.schemas import (
@@ -30,7 +31,7 @@ from entrypoints.http.schemas import (
 from entrypoints.http.security import BEARER_AUTH, CurrentPrincipal
 from entrypoints.http.throttling import client_ip
 
-router = APIRouter(prefix="/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=PROBLEM_RESPONSES)
 
 NO_STORE = {"Cache-Control": "no-store"}
 

@@ -12,10 +12,10 @@ from sqlalchemy import Engine, text
 
 from entrypoints.container import Container
 from entrypoints.http.errors import RETRY_AFTER_OUTAGE
-from entrypoints.http.problems import problem
+from entrypoints.http.problems import PROBLEM_RESPONSES, problem
 from entrypoints.http.provided import Provided
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=PROBLEM_RESPONSES)
 
 READY_TIMEOUT_SECONDS = 1.0
 

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, Response
 
 from adapters.metrics import Metrics
 from entrypoints.container import Container
+from entrypoints.http.problems import PROBLEM_RESPONSES
 from entrypoints.http.provided import Provided
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=PROBLEM_RESPONSES)
 
 METRICS_PATH = "/metrics"
 

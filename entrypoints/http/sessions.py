@@ -10,11 +10,12 @@ from fastapi import APIRouter, Depends, Response
 
 from application.sessions import ListSessions, RevokeSession
 from entrypoints.container import Container
+from entrypoints.http.problems import PROBLEM_RESPONSES
 from entrypoints.http.provided import Provided
 from entrypoints.http.schemas import SessionResponse
 from entrypoints.http.security import BEARER_AUTH, CurrentPrincipal
 
-router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=PROBLEM_RESPONSES)
 
 
 @router.get("", response_model=list[SessionResponse], openapi_extra=BEARER_AUTH)

@@ -10,12 +10,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from application.password import ChangePassword, ChangePasswordCommand, DeleteAccount
 from entrypoints.container import Container
 from entrypoints.http.offload import answer, with_hashing
+from entrypoints.http.problems import PROBLEM_RESPONSES
 from entrypoints.http.provided import Provided, container_of
 from entrypoints.http.responses import json_response
 from entrypoints.http.schemas import ChangePasswordRequest, DeleteAccountRequest, UserResponse
 from entrypoints.http.security import BEARER_AUTH, CurrentPrincipal, current_principal
 
-router = APIRouter(prefix="/v1/users", tags=["users"])
+router = APIRouter(prefix="/v1/users", tags=["users"], responses=PROBLEM_RESPONSES)
 
 
 @router.get("/me", response_model=UserResponse, openapi_extra=BEARER_AUTH)

@@ -12,10 +12,11 @@ from fastapi.responses import JSONResponse
 from adapters.keys import KeySetProvider
 from application.oauth import GRANT_TYPES
 from entrypoints.container import Container
+from entrypoints.http.problems import PROBLEM_RESPONSES
 from entrypoints.http.provided import Provided
 from entrypoints.settings import Settings
 
-router = APIRouter(prefix="/.well-known", tags=["discovery"])
+router = APIRouter(prefix="/.well-known", tags=["discovery"], responses=PROBLEM_RESPONSES)
 
 # A new key signs within seconds of a rotation, before caches expire: verifiers
 # refetch the JWKS when they meet an unknown kid (docs/integrating.md), so this

@@ -76,3 +76,22 @@ def test_introspection_documents_the_form_and_client_it_reads_itself(api: Api) -
     }
     assert operation["security"] == [{"ClientBasic": []}]
     assert "ClientBasic" in openapi["components"]["securitySchemes"]
+
+
+def test_every_operation_outside_oauth_documents_problem_errors(api: Api) -> None:
+    """The app adds its routers' routes as its own (app.py), so each router
+    declares the error responses: every operation documents its 4XX and 503
+    answers as RFC 9457 problems."""
+    openapi: dict[str, Any] = api.client.get("/openapi.json").json()
+    problem = {"$ref": "#/components/schemas/Problem"}
+    checked = []
+    for path, operations in openapi["paths"].items():
+        if path.startswith("/oauth/"):
+            continue
+        for method, operation in operations.items():
+            for status in ("4XX", "503"):
+                content = operation["responses"][status]["content"]
+                assert content["application/problem+json"]["schema"] == problem, (method, path)
+            assert "422" not in operation["responses"], (method, path)
+            checked.append(f"{method.upper()} {path}")
+    assert {"GET /v1/users/me", "POST /v1/auth/login", "GET /healthz"} <= set(checked)
