@@ -50,7 +50,10 @@ def create_app(container: Container | None = None) -> FastAPI:
     # introspection). So each router declares the app's error responses itself
     # (PROBLEM_RESPONSES; /oauth/ its own). The router tries them in this
     # order, one at a time: the hottest paths (/v1/users/me, /oauth/introspect)
-    # first, before even the documentation's.
+    # first, before even the documentation's. Unlike included routes, these get
+    # nothing from the app's own route options (dependencies, default response
+    # class, `app.dependency_overrides`; this app sets none), and the list is
+    # taken once, here: before the OpenAPI document is first built.
     app.router.routes[0:0] = [
         route
         for module in (users, oauth, auth, sessions, well_known, health, metrics)
