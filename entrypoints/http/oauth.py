@@ -30,6 +30,7 @@ from entrypoints.http.oauth_schemas import (
 )
 from entrypoints.http.offload import answer, with_hashing
 from entrypoints.http.provided import Provided, container_of
+from entrypoints.http.request_only import request_only
 from entrypoints.http.responses import json_response
 from entrypoints.http.schemas import TokenPairResponse
 
@@ -145,8 +146,10 @@ INTROSPECT_DOC: dict[str, Any] = {
 }
 
 
-@router.post(
+@request_only(
+    router,
     "/introspect",
+    methods=["POST"],
     response_model=IntrospectionResponse,
     response_model_exclude_none=True,
     openapi_extra=INTROSPECT_DOC,

@@ -12,6 +12,7 @@ from entrypoints.container import Container
 from entrypoints.http.offload import answer, with_hashing
 from entrypoints.http.problems import PROBLEM_RESPONSES
 from entrypoints.http.provided import Provided, container_of
+from entrypoints.http.request_only import request_only
 from entrypoints.http.responses import json_response
 from entrypoints.http.schemas import ChangePasswordRequest, DeleteAccountRequest, UserResponse
 from entrypoints.http.security import BEARER_AUTH, CurrentPrincipal, current_principal
@@ -19,7 +20,9 @@ from entrypoints.http.security import BEARER_AUTH, CurrentPrincipal, current_pri
 router = APIRouter(prefix="/v1/users", tags=["users"], responses=PROBLEM_RESPONSES)
 
 
-@router.get("/me", response_model=UserResponse, openapi_extra=BEARER_AUTH)
+@request_only(
+    router, "/me", methods=["GET"], response_model=UserResponse, openapi_extra=BEARER_AUTH
+)
 async def me(request: Request) -> Response:
     # The hottest read, trimmed to what it needs (about 13 % more requests per
     # second, measured): the principal without a FastAPI dependency, the use
