@@ -6,6 +6,7 @@ Bodies are form-encoded; errors take the RFC 6749 shape (oauth_errors.py).
 # No `from __future__ import annotations` here: dependency-injector reads the
 # Provide markers inside Annotated at import time, and strings would hide them.
 from collections import Counter
+from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -15,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import UploadFile
 
 from application.clients import PresentedClient, presented_client
 from application.oauth import ExchangeGrant, GrantRequest, RevokeToken
@@ -87,7 +88,8 @@ async def oauth_form(request: Request) -> None:
     A parameter without a value counts as absent, as FastAPI reads it.
     """
     _require_form_encoding(request)
-    _check_parameters(await request.form())  # already parsed by FastAPI: its cached copy
+    # Already parsed by FastAPI: its cached copy.
+    _check_parameters((await request.form()).multi_items())
 
 
 def _require_form_encoding(request: Request) -> None:
@@ -96,16 +98,16 @@ def _require_form_encoding(request: Request) -> None:
         raise InvalidRequest(f"the body must be {FORM_URLENCODED}")
 
 
-def _check_parameters(form: FormData) -> None:
-    given = Counter(name for name, value in form.multi_items() if value)
+def _check_parameters(fields: Sequence[tuple[str, str | UploadFile]]) -> None:
+    given = Counter(name for name, value in fields if value)
     for name in PARAMETERS:
         if given[name] > 1:
             raise InvalidRequest(f"{name} is repeated")
-    if form.get("client_secret"):  # Swagger UI may send it empty
+    if given["client_secret"]:  # Swagger UI may send it empty
         raise InvalidRequest("client_secret belongs in HTTP Basic authentication")
 
 
-async def _parsed_form(request: Request) -> FormData:
+async def _parsed_form(request: Request) -> list[tuple[str, str | UploadFile]]:
     """The body read as Starlette reads a form-encoded one (each name and value
     percent-decoded as UTF-8 from Latin-1 text, `&` between fields, empty
     chunks skipped, at most as many fields), by the standard library's parser:
@@ -117,7 +119,7 @@ async def _parsed_form(request: Request) -> FormData:
     fields: list[tuple[str, str | UploadFile]] = [*parse_qsl(text, keep_blank_values=True)]
     if len(fields) > MAX_FIELDS:
         raise InvalidRequest(f"the body has more than {MAX_FIELDS} fields")
-    return FormData(fields)
+    return fields
 
 
 def _client(
@@ -168,11 +170,12 @@ async def introspect(request: Request) -> Response:
     return json_response(IntrospectionResponse.of(info), headers=NO_STORE, exclude_none=True)
 
 
-def _presented_token(form: FormData) -> PresentedTokenForm:
-    """The parsed form, read as FastAPI reads one: a parameter without a value is absent."""
+def _presented_token(fields: Sequence[tuple[str, str | UploadFile]]) -> PresentedTokenForm:
+    """The parsed form, read as FastAPI reads one: a parameter without a value is
+    absent, and of a repeated one the last counts."""
     try:
         return PresentedTokenForm.model_validate(
-            {name: value for name, value in form.items() if value}
+            {name: value for name, value in dict(fields).items() if value}
         )
     except ValidationError as error:
         # The same errors as FastAPI's for a body it validates.

@@ -211,6 +211,7 @@ def test_introspection_checks_its_form_as_the_other_oauth_endpoints_do(api: Api)
         "token=",  # a parameter without a value is absent (RFC 6749 3.1)
         f"token={access}&token={access}",
         f"token={access}&client_secret=s",
+        f"token={access}&client_secret=s&client_secret=",  # a secret, then an empty one
         "token=" + "x" * 9000,
         f"token={access}&client_id=%01",
     ):
