@@ -3,13 +3,21 @@
 The hottest routes (`/v1/users/me`, `/oauth/introspect`) read their own
 credentials and body and serialize their own answer. FastAPI's request
 handler would still run around them: resolving an empty set of dependencies
-(with a placeholder response), looking for a body and telemetry data,
-checking the endpoint's return. Measured in-process, that was a third of a
-cached `/v1/users/me` and a fifth of an introspection. A route class's
-`get_route_handler` is FastAPI's hook for replacing that handler; this one
-returns the endpoint itself. The route is still an `APIRoute`: the OpenAPI
-document, the route template in the scope, the app's exception handlers and
-the body size limit are the same as for any other.
+(with a placeholder response), looking for a body, checking the endpoint's
+return. Measured in-process, that was a third of a cached `/v1/users/me` and
+a fifth of an introspection. A route class's `get_route_handler` is FastAPI's
+hook for replacing that handler; this one calls the endpoint itself.
+
+The route is still an `APIRoute`: the OpenAPI document, the route template in
+the scope, the app's exception handlers and the body size limit are those of
+any other. FastAPI's handler still serves:
+
+- a request that FastAPI's OpenTelemetry records (`LATCHKEY_OPENTELEMETRY`
+  with a tracer provider set up): it adds the endpoint's spans and gives log
+  processors the request;
+- the route included with `include_router`, which may add dependencies (the
+  app's or the include's). The app holds these routes as its own
+  (entrypoints/http/app.py), so this is only a safeguard.
 """
 
 from __future__ import annotations
@@ -20,35 +28,55 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
+from fastapi.telemetry import get_telemetry_data
 
 Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
 E = TypeVar("E", bound=Endpoint)
 
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
 
 class RequestOnlyRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
-        super().__init__(path, endpoint, **options)
-        taken = self.dependant
-        others = (
-            taken.dependencies,
-            taken.path_params,
-            taken.query_params,
-            taken.header_params,
-            taken.cookie_params,
-            taken.body_params,
-        )
-        # Nothing FastAPI would have parsed, checked or injected may be lost.
-        if (
-            not inspect.iscoroutinefunction(endpoint)
-            or taken.request_param_name is None
-            or any(others)
-            or len(inspect.signature(endpoint).parameters) != 1
-        ):
-            raise TypeError(f"{path}: the endpoint must be `async def f(request) -> Response`")
+        # Nothing FastAPI would have parsed, checked, injected or serialized may be lost.
+        if not _takes_only_the_request(endpoint):
+            raise TypeError(
+                f"{path}: the endpoint must be `async def f(request: Request) -> Response`"
+            )
+        super().__init__(path, endpoint, **options)  # makes the one handler
+        self._handler_made = True
+        if self.dependant.dependencies:  # the route's or its router's `dependencies=`
+            raise TypeError(f"{path}: a request-only route takes no dependencies")
 
     def get_route_handler(self) -> Endpoint:
-        handler: Endpoint = self.endpoint
+        fastapis = super().get_route_handler()
+        if getattr(self, "_handler_made", False):
+            # Only `include_router` asks again, for a handler with the
+            # dependencies it adds: FastAPI's own.
+            return fastapis
+        endpoint: Endpoint = self.endpoint
+
+        async def handler(request: Request) -> Response:
+            if get_telemetry_data() is not None:  # FastAPI's telemetry records this request
+                return await fastapis(request)
+            return await endpoint(request)
+
         return handler
+
+
+def _takes_only_the_request(endpoint: Callable[..., Any]) -> bool:
+    if not inspect.iscoroutinefunction(endpoint):
+        return False
+    signature = inspect.signature(endpoint, eval_str=True)
+    parameters = list(signature.parameters.values())
+    returned = signature.return_annotation
+    return (
+        len(parameters) == 1
+        and parameters[0].kind in _POSITIONAL  # Starlette passes the request by position
+        and parameters[0].annotation is Request
+        and isinstance(returned, type)
+        and issubclass(returned, Response)
+    )
 
 
 def request_only(
