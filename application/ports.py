@@ -15,7 +15,7 @@ from uuid import UUID
 from domain.client import ServiceClient
 from domain.session import RefreshToken, Session
 from domain.signing_key import SigningKeyRecord
-from domain.user import Email, User
+from domain.user import Email, Profile, User
 
 
 class UserRepository(Protocol):
@@ -242,9 +242,9 @@ class LiveSessions(Protocol):
 
 
 class UserDirectory(Protocol):
-    """Reads one account by id; may answer from a cache, under LiveSessions' rule."""
+    """Reads one account's profile by id; may answer from a cache, under LiveSessions' rule."""
 
-    def get(self, user_id: UUID) -> User | None: ...
+    def get(self, user_id: UUID) -> Profile | None: ...
 
 
 class ServiceClientDirectory(Protocol):

@@ -8,7 +8,7 @@ from uuid import UUID
 from application.authenticate import Principal
 from application.ports import UnitOfWorkFactory, UserDirectory
 from domain.errors import InvalidToken
-from domain.user import User
+from domain.user import Profile
 
 
 class UsersInStore:
@@ -17,14 +17,15 @@ class UsersInStore:
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
 
-    def get(self, user_id: UUID) -> User | None:
+    def get(self, user_id: UUID) -> Profile | None:
         with self._uow() as uow:
-            return uow.users.get(user_id)
+            user = uow.users.get(user_id)
+        return user.profile() if user else None
 
-    def get_many(self, user_ids: Collection[UUID]) -> dict[UUID, User | None]:
-        """Each id's user (None when unknown), read in one query."""
+    def get_many(self, user_ids: Collection[UUID]) -> dict[UUID, Profile | None]:
+        """Each id's profile (None when unknown), read in one query."""
         with self._uow() as uow:
-            found = {u.id: u for u in uow.users.get_many(user_ids)}
+            found = {u.id: u.profile() for u in uow.users.get_many(user_ids)}
         return {i: found.get(i) for i in user_ids}
 
 
@@ -32,8 +33,8 @@ class GetProfile:
     def __init__(self, users: UserDirectory) -> None:
         self._users = users
 
-    def __call__(self, principal: Principal) -> User:
-        user = self._users.get(principal.user_id)
-        if user is None:
+    def __call__(self, principal: Principal) -> Profile:
+        profile = self._users.get(principal.user_id)
+        if profile is None:
             raise InvalidToken("user no longer exists")
-        return user
+        return profile

@@ -53,3 +53,16 @@ class User:
     @property
     def is_active(self) -> bool:
         return self.disabled_at is None
+
+    def profile(self) -> Profile:
+        return Profile(id=self.id, email=self.email, created_at=self.created_at)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What an account shows its owner. No password hash: a cache of profiles
+    (kept for every account in use) then holds none."""
+
+    id: UUID
+    email: Email
+    created_at: datetime
