@@ -28,7 +28,7 @@ class HmacClientSecrets:
         return secrets.token_urlsafe(SECRET_BYTES)
 
     def digest(self, secret: str) -> str:
-        return hmac.new(self._key, secret.encode("utf-8"), hashlib.sha256).hexdigest()
+        return hmac.digest(self._key, secret.encode("utf-8"), "sha256").hex()
 
     def matches(self, secret: str, digest: str) -> bool:
         return hmac.compare_digest(self.digest(secret), digest)
