@@ -1,18 +1,24 @@
 """Prometheus metrics: a counter per security event and request latency per route.
 
-The registry is per process (one per container, so that tests can build many
-apps side by side). With several workers each process counts for itself;
-aggregating them (prometheus_client's multiprocess mode) is not done here.
+The registry is per container, so that tests can build many apps side by
+side. Under `latchkey serve` with several workers, prometheus_client's
+multiprocess mode is on (entrypoints/serving.py): every worker's counts go to
+files in one directory, and `render()`, whichever worker answers, sums them.
 """
 
 from __future__ import annotations
 
+import os
 from uuid import UUID
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from application.ports import AuditLog
+
+# prometheus_client's variable for its multiprocess mode.
+MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 
 # Listed up front so that a dashboard sees each at 0 before its first occurrence.
 SECURITY_EVENTS = (
@@ -62,7 +68,13 @@ class Metrics:
         child.observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        # prometheus_client chose, at import, to keep counts in this directory.
+        directory = os.environ.get(MULTIPROCESS_DIRECTORY)
+        if not directory:
+            return generate_latest(self.registry)
+        every_worker = CollectorRegistry()
+        MultiProcessCollector(every_worker, path=directory)  # type: ignore[no-untyped-call]
+        return generate_latest(every_worker)
 
 
 class CountingAuditLog:

@@ -6,7 +6,9 @@ connections (a load balancer, a connection pool) one worker ends up with
 nearly all of them and the other cores idle. On Linux each worker here listens
 on its own socket bound with SO_REUSEPORT, so the kernel spreads connections
 over the workers. A small supervisor starts the workers, replaces one that is
-killed, and stops them on SIGINT or SIGTERM.
+killed, and stops them on SIGINT or SIGTERM. The workers' metrics are summed
+through prometheus_client's multiprocess mode, in a directory of the
+supervisor's own.
 """
 
 from __future__ import annotations
@@ -16,15 +18,21 @@ import ctypes.util
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
 import uvicorn
+
+from adapters.metrics import MULTIPROCESS_DIRECTORY
 
 log = logging.getLogger("uvicorn.error")
 
@@ -48,8 +56,28 @@ def serve(app: str, *, host: str, port: int, workers: int, **options: Any) -> No
     # sure that nobody listens on the address.
     _listen_once(host, port)
     # Bound, never listening: it holds the address for the workers' group.
-    with _reuse_port_socket(host, port):
+    with _reuse_port_socket(host, port), _shared_metrics():
         Supervisor(config, workers).run()
+
+
+@contextmanager
+def _shared_metrics() -> Iterator[None]:
+    """Each worker writes its counts to files in one directory, and /metrics sums
+    them: otherwise a scrape reads whichever worker answers, and every counter
+    seems to jump back and forth. The workers read the variable when they
+    import prometheus_client. The directory is new and empty, as the
+    multiprocess mode requires (counts left by an earlier server would be
+    added), unless the operator named one."""
+    if os.environ.get(MULTIPROCESS_DIRECTORY):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="latchkey-metrics-")
+    os.environ[MULTIPROCESS_DIRECTORY] = directory
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROCESS_DIRECTORY]
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _socket(host: str) -> socket.socket:
