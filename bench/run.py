@@ -170,11 +170,12 @@ def rate(result: WrkResult) -> float:
 
 @dataclass
 class Paired:
-    """A workload's rates, each run right after a run of its ceiling (`hello`,
-    or `hash` for logins). The machine's speed drifts over a `make bench` (the
-    hello ceiling moved by a third between two runs an hour apart): each
-    workload run is divided by the ceiling run next to it, and the median of
-    those ratios is the figure's ratio."""
+    """A figure's runs, each right after a run of its ceiling: rates against
+    `hello` (or `hash` for logins), or the refresh p50 on the large database
+    against the p50 on the small one. The machine's speed drifts over a `make
+    bench` (the hello ceiling moved by a third between two runs an hour
+    apart): each run is divided by the ceiling run next to it, and the median
+    of those ratios is the figure's ratio."""
 
     values: list[float]
     ceilings: list[float]
@@ -183,12 +184,20 @@ class Paired:
         return [v / c if c else 0.0 for v, c in zip(self.values, self.ceilings, strict=True)]
 
 
-def repeat_paired(ctx: Context, name: str, run_once: Callable[[], WrkResult]) -> Paired:
+def alternate(ctx: Context, ceiling: Callable[[], float], value: Callable[[], float]) -> Paired:
     paired = Paired([], [])
     for _ in range(ctx.options.runs):
-        paired.ceilings.append(rate(once(ctx, "hello", lambda: hello_run(ctx))))
-        paired.values.append(rate(once(ctx, name, run_once)))
+        paired.ceilings.append(ceiling())
+        paired.values.append(value())
     return paired
+
+
+def repeat_paired(ctx: Context, name: str, run_once: Callable[[], WrkResult]) -> Paired:
+    return alternate(
+        ctx,
+        lambda: rate(once(ctx, "hello", lambda: hello_run(ctx))),
+        lambda: rate(once(ctx, name, run_once)),
+    )
 
 
 # ---------------------------------------------------------------- the figures
@@ -227,15 +236,19 @@ def hash_rate(ctx: Context) -> tuple[float, str]:
 
 def measure_login(ctx: Context) -> tuple[Paired, str]:
     """Logins, each run right after a run of the hash ceiling (and how it hashed)."""
-    paired, how = Paired([], []), ""
-    for _ in range(ctx.options.runs):
+    how = [""]
+
+    def hash_ceiling() -> float:
         time.sleep(SETTLE_SECONDS)
-        verifies, how = hash_rate(ctx)
-        paired.ceilings.append(verifies)
-        paired.values.append(
-            rate(once(ctx, "login", lambda: ctx.wrk(ctx.latchkey, "login.lua").result()))
-        )
-    return paired, how
+        verifies, how[0] = hash_rate(ctx)
+        return verifies
+
+    paired = alternate(
+        ctx,
+        hash_ceiling,
+        lambda: rate(once(ctx, "login", lambda: ctx.wrk(ctx.latchkey, "login.lua").result())),
+    )
+    return paired, how[0]
 
 
 def refresh_run(ctx: Context, name: str) -> WrkResult:
@@ -298,12 +311,14 @@ def measure_scaling(ctx: Context) -> Paired:
     after one on a database of `small` sessions (`ceilings`).
 
     The small database has a service of its own, so that the two take turns:
-    the machine's speed drifts over a `make bench` (one connection's p50 on one
-    table moved by a third within three runs), and all the small runs before
-    all the large ones measured that drift as much as the tables' size.
+    run as all the small runs, then all the large ones, the ratio measured the
+    machine's drift between the two sets as much as the tables (1.37 once,
+    with no query changed). Each service serves an unmeasured run first.
     """
     o = ctx.options
-    chains = (o.runs + 1) * (o.connections + 2)  # a warm-up and the runs
+    chains = (o.runs + 1) * (o.connections + 2)  # the warm-up and the runs, on each side
+    if chains > o.small:
+        log(f"  warning: the runs' own {chains:,} sessions exceed --small ({o.small:,})")
     with ExitStack() as stack:
         db = BenchDatabase()
         stack.callback(db.drop)
@@ -315,20 +330,18 @@ def measure_scaling(ctx: Context) -> Paired:
         ctx.db.clear_sessions()
         seed_started = time.monotonic()
         ctx.db.seed_sessions(max(0, o.large - chains), ctx.password_hash)
+        seeded_in = time.monotonic() - seed_started
         log(
-            f"  {db.count_sessions():,} and {ctx.db.count_sessions():,} sessions"
-            f" (seeded in {time.monotonic() - seed_started:.0f} s)"
+            f"  small database {db.count_sessions():,} sessions, large"
+            f" {ctx.db.count_sessions():,} (seeded in {seeded_in:.0f} s), before the runs"
         )
-        refresh_run(small, "warm-up-small")  # its first requests prepare statements
-        paired = Paired([], [])
-        for _ in range(o.runs):
-            paired.ceilings.append(
-                once(small, "refresh-small", lambda: refresh_run(small, "small")).p50_ms
-            )
-            paired.values.append(
-                once(ctx, "refresh-large", lambda: refresh_run(ctx, "large")).p50_ms
-            )
-    return paired
+        refresh_run(small, "warm-up-small")  # a new service: its first requests prepare
+        refresh_run(ctx, "warm-up-large")  # new rows, new plans
+        return alternate(
+            ctx,
+            lambda: once(small, "refresh-small", lambda: refresh_run(small, "small")).p50_ms,
+            lambda: once(ctx, "refresh-large", lambda: refresh_run(ctx, "large")).p50_ms,
+        )
 
 
 @dataclass
@@ -686,15 +699,12 @@ def measure_all(ctx: Context, figures: dict[str, Figure]) -> dict[str, Any]:
     def paired(figure: Figure, measured: Paired) -> None:
         ceiling = figure.ceiling_name or "hello"
         unit = "verifies/s" if ceiling == "hash" else "req/s"
-        figure.runs = measured.values
-        figure.set_ratio(median(measured.values), median(measured.ceilings), unit)
-        ratios = measured.ratios()
-        figure.ratio = median(ratios)
-        figure.note = (
-            f"each run next to its own {ceiling} run: {ceiling} {_runs(measured.ceilings)},"
-            f" ratios {', '.join(f'{r:.2f}' for r in ratios)}; the ratio is their median"
+        judge_paired(
+            figure,
+            measured,
+            unit,
+            f"each run next to its own {ceiling} run: {ceiling} {_runs(measured.ceilings)}",
         )
-        figure.judge()
         log(
             f"  {figure.key}: {figure.value:,.1f} req/s {_runs(measured.values)},"
             f" paired {ceiling} {_runs(measured.ceilings)}, ratio {figure.ratio:.2f}"
@@ -735,17 +745,14 @@ def measure_all(ctx: Context, figures: dict[str, Figure]) -> dict[str, Any]:
         figure = figures["refresh_scaling"]
         measured = measure_scaling(ctx)
         small, large = median(measured.ceilings), median(measured.values)
-        figure.set_ratio(large, small, "ms")
-        figure.runs = measured.values
-        ratios = measured.ratios()
-        figure.ratio = median(ratios)
-        figure.note = (
+        judge_paired(
+            figure,
+            measured,
+            "ms",
             f"p50 with {o.small:,} sessions {small:.2f} ms {_runs(measured.ceilings)},"
             f" with {o.large:,} {large:.2f} ms {_runs(measured.values)}, each large run"
-            f" right after a small one: ratios {', '.join(f'{r:.2f}' for r in ratios)};"
-            " the ratio is their median"
+            " right after a small one",
         )
-        figure.judge()
         log(f"  {figure.note}")
 
     step("warm-up", lambda: warm_up(ctx))
@@ -759,6 +766,19 @@ def measure_all(ctx: Context, figures: dict[str, Figure]) -> dict[str, Any]:
     step("rss", rss)
     extra["failures"] = failures
     return extra
+
+
+def judge_paired(figure: Figure, measured: Paired, unit: str, how: str) -> None:
+    """The figure's value and ceiling are the medians of the runs, its ratio the
+    median of the pairs' ratios."""
+    figure.runs = measured.values
+    figure.set_ratio(median(measured.values), median(measured.ceilings), unit)
+    ratios = measured.ratios()
+    figure.ratio = median(ratios)
+    figure.note = (
+        f"{how}: ratios {', '.join(f'{r:.2f}' for r in ratios)}; the ratio is their median"
+    )
+    figure.judge()
 
 
 def _runs(values: Sequence[float]) -> str:

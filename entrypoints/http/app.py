@@ -50,10 +50,11 @@ def create_app(container: Container | None = None) -> FastAPI:
     # (measured in-process: a fifth of a cached /v1/users/me, a tenth of an
     # introspection). So each router declares the app's error responses itself
     # (PROBLEM_RESPONSES; /oauth/ its own). The router tries them in this
-    # order, one at a time (about a microsecond each): the request-only routes,
-    # the hottest (/v1/users/me, /oauth/introspect), first, before even the
-    # documentation's. Unlike included routes, these get nothing from the app's
-    # own route options (dependencies, default response class,
+    # order, one at a time (about a microsecond each): the request-only routes
+    # first, before even the documentation's. They are the hottest
+    # (/v1/users/me, /oauth/introspect): keep request-only for such routes.
+    # Unlike included routes, these get nothing from the app's own route
+    # options (dependencies, default response class,
     # `app.dependency_overrides`; this app sets none), and the list is taken
     # once, here: before the OpenAPI document is first built.
     routes = [

@@ -99,11 +99,15 @@ def _require_form_encoding(request: Request) -> None:
 
 
 def _check_parameters(fields: Sequence[tuple[str, str | UploadFile]]) -> None:
-    given = Counter(name for name, value in fields if value)
+    # A parameter without a value is absent, so empty copies alone repeat
+    # nothing; beside a value they do: FastAPI keeps the last one, and
+    # `client_id=a&client_id=` would read as no client_id at all.
+    given = Counter(name for name, _ in fields)
+    valued = {name for name, value in fields if value}
     for name in PARAMETERS:
-        if given[name] > 1:
+        if given[name] > 1 and name in valued:
             raise InvalidRequest(f"{name} is repeated")
-    if given["client_secret"]:  # Swagger UI may send it empty
+    if any(name == "client_secret" and value for name, value in fields):
         raise InvalidRequest("client_secret belongs in HTTP Basic authentication")
 
 

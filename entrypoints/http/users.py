@@ -28,9 +28,9 @@ async def me(request: Request) -> Response:
     # second, measured): the principal without a FastAPI dependency, the use
     # case straight from the container (provided.py), the body serialized once.
     principal = await current_principal(request)
-    user = await answer(container_of(request).get_profile(), principal)
+    profile = await answer(container_of(request).get_profile(), principal)
     return json_response(
-        UserResponse(id=user.id, email=str(user.email), created_at=user.created_at)
+        UserResponse(id=profile.id, email=str(profile.email), created_at=profile.created_at)
     )
 
 

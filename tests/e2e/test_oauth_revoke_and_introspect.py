@@ -212,6 +212,8 @@ def test_introspection_checks_its_form_as_the_other_oauth_endpoints_do(api: Api)
         f"token={access}&token={access}",
         f"token={access}&client_secret=s",
         f"token={access}&client_secret=s&client_secret=",  # a secret, then an empty one
+        f"token={access}&client_id=other&client_id=",  # a client id, then an empty one
+        f"token={access}&token=",
         "token=" + "x" * 9000,
         f"token={access}&client_id=%01",
     ):
