@@ -4,6 +4,8 @@ The registry is per container, so that tests can build many apps side by
 side. Under `latchkey serve` with several workers, prometheus_client's
 multiprocess mode is on (entrypoints/serving.py): every worker's counts go to
 files in one directory, and `render()`, whichever worker answers, sums them.
+There, two `Metrics` in one process would write the same files, and only
+counters and histograms are summed: a worker has one container, and these two.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from application.ports import AuditLog
 
-# prometheus_client's variable for its multiprocess mode.
+# prometheus_client's variable for its multiprocess mode. It reads it once, at
+# import, to choose where values live: so does this module.
 MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+_SHARED_DIRECTORY = os.environ.get(MULTIPROCESS_DIRECTORY)
 
 # Listed up front so that a dashboard sees each at 0 before its first occurrence.
 SECURITY_EVENTS = (
@@ -68,12 +72,10 @@ class Metrics:
         child.observe(seconds)
 
     def render(self) -> bytes:
-        # prometheus_client chose, at import, to keep counts in this directory.
-        directory = os.environ.get(MULTIPROCESS_DIRECTORY)
-        if not directory:
+        if not _SHARED_DIRECTORY:
             return generate_latest(self.registry)
         every_worker = CollectorRegistry()
-        MultiProcessCollector(every_worker, path=directory)  # type: ignore[no-untyped-call]
+        MultiProcessCollector(every_worker, path=_SHARED_DIRECTORY)  # type: ignore[no-untyped-call]
         return generate_latest(every_worker)
 
 

@@ -84,6 +84,8 @@ def serve(
             forwarded_allow_ips=settings.forwarded_allow_ips,
             timeout_keep_alive=settings.keepalive_timeout,
         )
+    except serving.MetricsDirectoryError as error:
+        raise _fail(str(error)) from None
     except OSError as error:
         raise _fail(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
 

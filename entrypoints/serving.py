@@ -60,23 +60,34 @@ def serve(app: str, *, host: str, port: int, workers: int, **options: Any) -> No
         Supervisor(config, workers).run()
 
 
+class MetricsDirectoryError(Exception):
+    """The workers' shared metrics directory could not be made."""
+
+
 @contextmanager
 def _shared_metrics() -> Iterator[None]:
     """Each worker writes its counts to files in one directory, and /metrics sums
     them: otherwise a scrape reads whichever worker answers, and every counter
     seems to jump back and forth. The workers read the variable when they
-    import prometheus_client. The directory is new and empty, as the
-    multiprocess mode requires (counts left by an earlier server would be
-    added), unless the operator named one."""
-    if os.environ.get(MULTIPROCESS_DIRECTORY):
-        yield
-        return
-    directory = tempfile.mkdtemp(prefix="latchkey-metrics-")
+    import prometheus_client. The directory is always a new, empty one of this
+    server's own, never an inherited one: counts left by an earlier server or
+    by a CLI command would be added, and two servers' workers could share a pid."""
+    try:
+        directory = tempfile.mkdtemp(prefix="latchkey-metrics-")
+    except OSError as error:
+        raise MetricsDirectoryError(
+            f"cannot make the workers' metrics directory in {tempfile.gettempdir()}"
+            f" (set TMPDIR to a writable directory): {error.strerror or error}"
+        ) from None
+    previous = os.environ.get(MULTIPROCESS_DIRECTORY)
     os.environ[MULTIPROCESS_DIRECTORY] = directory
     try:
         yield
     finally:
-        del os.environ[MULTIPROCESS_DIRECTORY]
+        if previous is None:
+            del os.environ[MULTIPROCESS_DIRECTORY]
+        else:
+            os.environ[MULTIPROCESS_DIRECTORY] = previous
         shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -35,6 +35,8 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]
         process = subprocess.Popen(
             [sys.executable, "-c", SERVE, str(port)],
             cwd=REPO,
+            # The workers' metrics directory goes here: a killed supervisor leaves it.
+            env={**os.environ, "TMPDIR": str(tmp_path)},
             stdout=out,
             stderr=out,
             start_new_session=True,  # a process group of its own, as in a terminal
