@@ -32,9 +32,9 @@ class SessionsInStore:
         self._uow = uow
 
     def live_until(self, session_id: UUID, user_id: UUID) -> datetime | None:
-        with self._uow() as uow:
-            session = uow.sessions.get(session_id)
-        return _live_until(session, user_id)
+        # One read path: the cache in front calls live_until_many.
+        key = (session_id, user_id)
+        return self.live_until_many([key])[key]
 
     def live_until_many(
         self, keys: Collection[tuple[UUID, UUID]]

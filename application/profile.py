@@ -18,9 +18,8 @@ class UsersInStore:
         self._uow = uow
 
     def get(self, user_id: UUID) -> Profile | None:
-        with self._uow() as uow:
-            user = uow.users.get(user_id)
-        return user.profile() if user else None
+        # One read path: the cache in front calls get_many.
+        return self.get_many([user_id])[user_id]
 
     def get_many(self, user_ids: Collection[UUID]) -> dict[UUID, Profile | None]:
         """Each id's profile (None when unknown), read in one query."""

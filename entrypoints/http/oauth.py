@@ -137,10 +137,10 @@ def _client(
 
 
 # Introspection is the hot OAuth endpoint (a resource server may ask on every
-# request). Its route comes first, so the router matches it before the token
-# and revocation routes. It reads its form and credentials itself: as FastAPI
-# dependencies and through `@inject` they were half of its cost (measured). The
-# operation is documented as those dependencies would document it.
+# request): a request-only route, tried first (entrypoints/http/app.py). It
+# reads its form and credentials itself: as FastAPI dependencies and through
+# `@inject` they were half of its cost (measured). The operation is documented
+# as those dependencies would document it.
 INTROSPECT_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -175,12 +175,10 @@ async def introspect(request: Request) -> Response:
 
 
 def _presented_token(fields: Sequence[tuple[str, str | UploadFile]]) -> PresentedTokenForm:
-    """The parsed form, read as FastAPI reads one: a parameter without a value is
-    absent, and of a repeated one the last counts."""
+    """The checked form (no parameter with a value twice), read as FastAPI reads
+    one: a parameter without a value is absent."""
     try:
-        return PresentedTokenForm.model_validate(
-            {name: value for name, value in dict(fields).items() if value}
-        )
+        return PresentedTokenForm.model_validate({name: value for name, value in fields if value})
     except ValidationError as error:
         # The same errors as FastAPI's for a body it validates.
         raise RequestValidationError(
