@@ -40,7 +40,7 @@ class SessionsInStore:
         self, keys: Collection[tuple[UUID, UUID]]
     ) -> dict[tuple[UUID, UUID], datetime | None]:
         """`live_until` of each (session id, user id), read in one query."""
-        with self._uow() as uow:
+        with self._uow(autocommit=True) as uow:
             found = {s.id: s for s in uow.sessions.get_many({sid for sid, _ in keys})}
         return {(sid, uid): _live_until(found.get(sid), uid) for sid, uid in keys}
 

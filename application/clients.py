@@ -63,7 +63,7 @@ class ClientsInStore:
         self._uow = uow
 
     def get(self, client_id: str) -> ServiceClient | None:
-        with self._uow() as uow:
+        with self._uow(autocommit=True) as uow:
             return uow.clients.get(client_id)
 
 

@@ -74,7 +74,7 @@ class LogIn:
             valid = Email(email)
         except InvalidEmail:
             return None
-        with self._uow() as uow:
+        with self._uow(autocommit=True) as uow:
             return uow.users.get_by_email(valid)
 
     def _start_session(self, user: User, command: LogInCommand) -> TokenPair:
@@ -91,7 +91,8 @@ class LogIn:
             policy=self._tokens.policy,
         )
         plain, refresh = self._tokens.new_refresh_token(session, now)
-        with self._uow() as uow:
+        # A rehash is a second write that must commit with the session.
+        with self._uow(autocommit=new_hash is None) as uow:
             # The password was checked outside this transaction; a password
             # change, disable or delete committed since must win, or the new
             # session would outlive the revocation that came with it.

@@ -117,7 +117,11 @@ class SigningKeyRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One transaction. Rolls back on exit unless `commit()` was called."""
+    """One transaction. Rolls back on exit unless `commit()` was called.
+
+    Made with `autocommit=True`, each write may instead commit as it runs, and
+    then nothing is rolled back: see `UnitOfWorkFactory`.
+    """
 
     users: UserRepository
     sessions: SessionRepository
@@ -140,7 +144,15 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWork: ...
+    def __call__(self, *, autocommit: bool = False) -> UnitOfWork:
+        """A new unit of work.
+
+        `autocommit=True` is for a use case that only reads, or that commits
+        right after each of its writes and never needs one undone. Each write
+        is then atomic on its own, so a store may skip the transaction: on
+        PostgreSQL that saves the BEGIN and COMMIT round trips. A store may
+        still run the unit in one transaction (SQLite does).
+        """
 
 
 class PasswordHasher(Protocol):

@@ -45,7 +45,9 @@ class Refresh:
         self._budget(command.client_ip)
         presented = command.refresh_token
         digest = self._tokens.codec.digest(presented)
-        with self._uow() as uow:
+        # Each write below (the rotation, or the revocation) is one atomic
+        # statement, committed at once: no transaction is needed around them.
+        with self._uow(autocommit=True) as uow:
             # A lost compare-and-set means a concurrent request spent the token
             # first; judging again then sees its successor (the grace rule).
             for _ in range(2):

@@ -202,7 +202,11 @@ class FakeSigningKeyRepository:
 
 
 class FakeUnitOfWork:
-    """Works on a private copy of the store; commit publishes it."""
+    """Works on a private copy of the store; commit publishes it.
+
+    With `autocommit`, works on the store itself: each write is seen at once
+    and nothing is rolled back, the most a real store may do in that mode.
+    """
 
     # Typed as the ports so that the fake satisfies the UnitOfWork protocol (mypy).
     users: UserRepository
@@ -211,8 +215,9 @@ class FakeUnitOfWork:
     clients: ClientRepository
     signing_keys: SigningKeyRepository
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, autocommit: bool = False) -> None:
         self._shared = store
+        self.autocommit = autocommit
         self.committed = False
 
     def __enter__(self) -> Self:
@@ -220,7 +225,7 @@ class FakeUnitOfWork:
         return self
 
     def _begin(self) -> None:
-        self._work = self._shared.copy()
+        self._work = self._shared if self.autocommit else self._shared.copy()
         self.users = FakeUserRepository(self._work)
         self.sessions = FakeSessionRepository(self._work)
         self.refresh_tokens = FakeRefreshTokenRepository(self._work)
@@ -253,8 +258,8 @@ class FakeUnitOfWorkFactory:
         self.store = Store()
         self.made: list[FakeUnitOfWork] = []
 
-    def __call__(self) -> FakeUnitOfWork:
-        uow = FakeUnitOfWork(self.store)
+    def __call__(self, *, autocommit: bool = False) -> FakeUnitOfWork:
+        uow = FakeUnitOfWork(self.store, autocommit=autocommit)
         self.made.append(uow)
         return uow
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from adapters.sql.repositories import savepoint
 from adapters.sql.tables import service_clients, signing_keys
 from domain.client import ServiceClient
 from domain.signing_key import SigningKeyRecord
@@ -52,11 +53,9 @@ class SqlSigningKeyRepository:
         self._conn = conn
 
     def add(self, key: SigningKeyRecord) -> bool:
-        # A savepoint keeps the transaction usable after the unique violation
-        # (PostgreSQL aborts the whole transaction on any failed statement).
         # Under a race the loser waits for the winner's commit, then fails here.
         try:
-            with self._conn.begin_nested():
+            with savepoint(self._conn):
                 self._conn.execute(insert(signing_keys).values(_key_values(key)))
         except IntegrityError:
             return False

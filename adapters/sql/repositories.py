@@ -1,12 +1,13 @@
 """Repositories over one SQLAlchemy Connection; rows become domain objects here.
 
 They satisfy the Protocols of application/ports.py structurally. They never
-commit: the unit of work owns the transaction.
+commit: the unit of work owns the transaction, or runs without one (autocommit).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -36,6 +37,18 @@ from domain.session import RefreshToken, Session, check_first_token
 from domain.user import Email, User
 
 
+def savepoint(conn: Connection) -> AbstractContextManager[object]:
+    """A savepoint around a statement that may fail, where one is needed.
+
+    In a transaction it keeps the transaction usable after the failure
+    (PostgreSQL aborts the whole transaction on any failed statement). In
+    autocommit there is no transaction to keep, and no savepoint can be made.
+    """
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return nullcontext()
+    return conn.begin_nested()
+
+
 def _nothing() -> None:
     pass
 
@@ -46,10 +59,8 @@ class SqlUserRepository:
         self._on_revoke = on_revoke
 
     def add(self, user: User) -> None:
-        # A savepoint keeps the outer transaction usable after the violation
-        # (PostgreSQL aborts the whole transaction on any failed statement).
         try:
-            with self._conn.begin_nested():
+            with savepoint(self._conn):
                 self._conn.execute(_INSERT_USER, _user_values(user))
         except IntegrityError:
             if self._email_exists(user.email):

@@ -45,6 +45,12 @@ class SqlUnitOfWork:
 
     After `commit()` the unit of work stays usable: the next statement begins a
     fresh transaction.
+
+    With `autocommit=True` on PostgreSQL, each statement commits as it runs
+    (the driver's autocommit): under READ COMMITTED a transaction adds nothing
+    to reads or to a single write, and skipping it saves two of a refresh's
+    four round trips. SQLite keeps its transaction: it costs no round trip, and
+    its rotation is three statements that must commit together.
     """
 
     users: UserRepository
@@ -53,8 +59,15 @@ class SqlUnitOfWork:
     clients: ClientRepository
     signing_keys: SigningKeyRepository
 
-    def __init__(self, engine: Engine, revocations: RevocationEpoch | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        revocations: RevocationEpoch | None = None,
+        *,
+        autocommit: bool = False,
+    ) -> None:
         self._engine = engine
+        self._autocommit = autocommit and engine.dialect.name == "postgresql"
         self._conn: Connection | None = None
         self._revocations = revocations
         self._revoked = False
@@ -66,9 +79,14 @@ class SqlUnitOfWork:
         except _UNAVAILABLE as error:
             raise _unavailable(error) from None
         try:
-            # Begun eagerly: on SQLite this takes the write lock (BEGIN IMMEDIATE)
-            # before anything is read, which serializes read-then-write requests.
-            conn.begin()
+            if self._autocommit:
+                # Client side only: psycopg sends no BEGIN, and commit and
+                # rollback then send nothing either.
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            else:
+                # Begun eagerly: on SQLite this takes the write lock (BEGIN IMMEDIATE)
+                # before anything is read, which serializes read-then-write requests.
+                conn.begin()
         except _UNAVAILABLE as error:
             conn.close()
             raise _unavailable(error) from None
@@ -96,6 +114,9 @@ class SqlUnitOfWork:
                 pass
             finally:
                 conn.close()
+        if self._autocommit and self._revoked:
+            # Committed as it ran, even if `commit()` was never reached.
+            self._bump_revocations()
         if isinstance(exc, _UNAVAILABLE):
             raise _unavailable(exc) from None
         if isinstance(exc, sa_exc.DataError):
@@ -111,8 +132,12 @@ class SqlUnitOfWork:
             self._connection().commit()
         except _UNAVAILABLE as error:
             raise _unavailable(error) from None
-        if self._revoked and self._revocations is not None:
-            # After the commit: a cache refilled before it would hold the old answer.
+        if self._revoked:
+            self._bump_revocations()
+
+    def _bump_revocations(self) -> None:
+        # After the commit: a cache refilled before it would hold the old answer.
+        if self._revocations is not None:
             self._revocations.bump()
         self._revoked = False
 

@@ -267,7 +267,7 @@ def test_an_oversized_body_is_refused_in_the_rfc6749_shape_too(api: Api) -> None
 def test_a_database_outage_is_temporarily_unavailable_with_retry_after(api: Api) -> None:
     api.signup()
 
-    def unreachable() -> None:
+    def unreachable(*, autocommit: bool = False) -> None:
         raise ServiceUnavailable("the database is unavailable")
 
     with api.container.uow.override(providers.Callable(unreachable)):

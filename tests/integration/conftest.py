@@ -67,8 +67,8 @@ def _sql_factory(request: pytest.FixtureRequest, backend: str) -> UnitOfWorkFact
     # Runs before the database fixture's teardown, which was set up first.
     request.addfinalizer(engine.dispose)
 
-    def make() -> UnitOfWork:
-        return SqlUnitOfWork(engine)
+    def make(*, autocommit: bool = False) -> UnitOfWork:
+        return SqlUnitOfWork(engine, autocommit=autocommit)
 
     return make
 

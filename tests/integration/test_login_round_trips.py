@@ -1,12 +1,12 @@
 """A login on PostgreSQL, besides its hash, is two statements: the user read by
 email, and one statement that locks the unchanged user and inserts the session
-and its first refresh token (then the commit)."""
+and its first refresh token; each its own round trip, with no BEGIN or COMMIT."""
 
 from __future__ import annotations
 
+from functools import partial
 from uuid import uuid4
 
-from adapters.sql.engine import make_engine
 from adapters.sql.migrate import upgrade
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from application.login import LogIn, LogInCommand
@@ -18,17 +18,16 @@ from tests.fakes import (
     FakePasswordHasher,
     FakeThrottle,
 )
-from tests.integration.round_trips import counted, fake_token_services
+from tests.integration.round_trips import counted, fake_token_services, relayed_engine
 
 PASSWORD = "correct horse battery staple 42"
 
 
-def test_a_successful_login_on_postgresql_is_a_read_and_one_write_statement(
+def test_a_successful_login_on_postgresql_is_two_round_trips(
     postgres_url: str,
 ) -> None:
     upgrade(postgres_url)
-    engine = make_engine(postgres_url)
-    try:
+    with relayed_engine(postgres_url) as (engine, relay):
         clock, codec, hasher = FakeClock(), FakeCodec(), FakePasswordHasher()
         user = User(
             id=uuid4(),
@@ -41,15 +40,16 @@ def test_a_successful_login_on_postgresql_is_a_read_and_one_write_statement(
             uow.commit()
         tokens = fake_token_services(clock, codec)
         log_in = LogIn(
-            lambda: SqlUnitOfWork(engine), hasher, tokens, FakeThrottle(), FakeAuditLog()
+            partial(SqlUnitOfWork, engine), hasher, tokens, FakeThrottle(), FakeAuditLog()
         )
 
-        with counted(engine) as sent:
+        with counted(engine, relay) as sent:
             pair = log_in(LogInCommand(email="Ada@Example.com", password=PASSWORD))
 
         # Was four: the user by email, the user again FOR UPDATE, the session, the token.
         assert len(sent.statements) == 2, sent.statements
-        assert sent.commits == 1
+        # Was six: each statement had its own BEGIN, and a COMMIT or ROLLBACK.
+        assert sent.round_trips == 2, sent.statements
         with SqlUnitOfWork(engine) as uow:
             found = uow.refresh_tokens.get_with_session(codec.digest(pair.refresh_token))
         assert found is not None
@@ -59,5 +59,3 @@ def test_a_successful_login_on_postgresql_is_a_read_and_one_write_statement(
             user.id,
             pair.session_id,
         )
-    finally:
-        engine.dispose()

@@ -226,10 +226,10 @@ def test_keys_stay_usable_while_the_database_is_unreachable(
 ) -> None:
     down = threading.Event()
 
-    def flaky() -> UnitOfWork:
+    def flaky(*, autocommit: bool = False) -> UnitOfWork:
         if down.is_set():
             raise ServiceUnavailable("the database is unavailable")
-        return sql_uow_factory()
+        return sql_uow_factory(autocommit=autocommit)
 
     clock = FakeClock()
     instance = Instance(flaky, clock)

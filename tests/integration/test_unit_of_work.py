@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
 from sqlalchemy import Engine, make_url
 
+from adapters.caches import RevocationEpoch
 from adapters.sql.engine import make_engine
 from adapters.sql.migrate import upgrade
 from adapters.sql.unit_of_work import SqlUnitOfWork
-from domain.errors import ServiceUnavailable
+from domain.errors import EmailTaken, ServiceUnavailable
 from domain.user import Email, User
 from tests.pg import ADMIN_URL
 
@@ -166,3 +170,64 @@ def test_a_connection_in_steady_use_is_not_pinged_before_each_unit_of_work(
         _read_a_row(engine)
     finally:
         engine.dispose()
+
+
+def _ada() -> User:
+    return User(id=uuid4(), email=Email("ada@example.com"), password_hash="h", created_at=T0)
+
+
+@contextmanager
+def _engine(url: str) -> Iterator[Engine]:
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _stored(engine: Engine, user_id: UUID) -> User | None:
+    with SqlUnitOfWork(engine) as uow:
+        return uow.users.get(user_id)
+
+
+def test_on_postgresql_an_autocommit_unit_commits_each_write_as_it_runs(
+    migrated_postgres_url: str,
+) -> None:
+    user = _ada()
+    with _engine(migrated_postgres_url) as engine:
+        with SqlUnitOfWork(engine, autocommit=True) as uow:
+            uow.users.add(user)
+            seen_before_the_end = _stored(engine, user.id)
+            # No savepoint is possible without a transaction, nor needed.
+            with pytest.raises(EmailTaken):
+                uow.users.add(replace(user, id=uuid4()))
+        kept = _stored(engine, user.id)
+    assert seen_before_the_end == user
+    assert kept == user  # not rolled back, though commit() was never called
+
+
+def test_on_postgresql_a_revocation_in_an_autocommit_unit_moves_the_epoch_without_commit(
+    migrated_postgres_url: str,
+) -> None:
+    # The revocation is committed as it runs: a cache must forget at once even
+    # if the use case fails before it calls commit().
+    epoch = RevocationEpoch()
+    with _engine(migrated_postgres_url) as engine, pytest.raises(RuntimeError):
+        _revoke_all_then_fail(SqlUnitOfWork(engine, epoch, autocommit=True), _ada())
+    assert epoch.value != 0
+
+
+def _revoke_all_then_fail(unit: SqlUnitOfWork, user: User) -> None:
+    with unit as uow:
+        uow.sessions.revoke_all(user.id, T0)
+        raise RuntimeError("the use case failed after its write")
+
+
+def test_on_sqlite_an_autocommit_unit_is_still_one_transaction(sqlite_url: str) -> None:
+    # SQLite's rotation is three statements that must commit together.
+    upgrade(sqlite_url)
+    user = _ada()
+    with _engine(sqlite_url) as engine:
+        with SqlUnitOfWork(engine, autocommit=True) as uow:
+            uow.users.add(user)
+        assert _stored(engine, user.id) is None
