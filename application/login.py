@@ -93,7 +93,7 @@ class LogIn:
         plain, refresh = self._tokens.new_refresh_token(session, now)
         # A rehash is a second write that must commit with the session.
         with self._uow(autocommit=new_hash is None) as uow:
-            # The password was checked outside this transaction; a password
+            # The password was checked before this unit began; a password
             # change, disable or delete committed since must win, or the new
             # session would outlive the revocation that came with it.
             if not uow.sessions.start(user, session, refresh):

@@ -1,6 +1,7 @@
 """Repositories of service clients and signing keys over one SQLAlchemy Connection.
 
-Like repositories.py, they never commit: the unit of work owns the transaction.
+Like repositories.py, they never commit: the unit of work owns the transaction,
+or runs without one (autocommit).
 """
 
 from __future__ import annotations

@@ -44,7 +44,11 @@ def make_engine(
         isolation_level="READ COMMITTED",
         connect_args={
             "connect_timeout": connect_timeout,
-            "options": "-c statement_timeout=5000",
+            # The session default, not only SQLAlchemy's per-BEGIN level:
+            # autocommit statements (SqlUnitOfWork's) send no BEGIN.
+            "options": (
+                r"-c statement_timeout=5000 -c default_transaction_isolation=read\ committed"
+            ),
             "keepalives": 1,
             "keepalives_idle": 5,
             "keepalives_interval": 2,

@@ -1,4 +1,4 @@
-"""The SQL unit of work: one connection, one transaction, one request."""
+"""The SQL unit of work: one connection and one transaction (or autocommit) per use."""
 
 from __future__ import annotations
 
@@ -41,16 +41,18 @@ def _unavailable(error: BaseException) -> ServiceUnavailable:
 
 
 class SqlUnitOfWork:
-    """Rolls back on exit unless `commit()` was called; never shared between requests.
+    """Rolls back on exit unless `commit()` was called (but see autocommit below);
+    never shared between requests.
 
     After `commit()` the unit of work stays usable: the next statement begins a
     fresh transaction.
 
     With `autocommit=True` on PostgreSQL, each statement commits as it runs
-    (the driver's autocommit): under READ COMMITTED a transaction adds nothing
-    to reads or to a single write, and skipping it saves two of a refresh's
-    four round trips. SQLite keeps its transaction: it costs no round trip, and
-    its rotation is three statements that must commit together.
+    (the driver's autocommit), and nothing is rolled back: under READ COMMITTED
+    a transaction adds nothing to reads or to a single write, and skipping it
+    saves two of a refresh's four round trips. SQLite keeps its transaction: it
+    costs no round trip, and its rotation is three statements that must commit
+    together.
     """
 
     users: UserRepository
@@ -90,6 +92,9 @@ class SqlUnitOfWork:
         except _UNAVAILABLE as error:
             conn.close()
             raise _unavailable(error) from None
+        except BaseException:
+            conn.close()  # back to the pool, whatever went wrong
+            raise
         self._conn = conn
         self.users = SqlUserRepository(conn, self._note_revocation)
         self.sessions = SqlSessionRepository(conn, self._note_revocation)

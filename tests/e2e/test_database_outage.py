@@ -17,7 +17,7 @@ import pytest
 from dependency_injector import providers
 from fastapi.testclient import TestClient
 from psycopg import sql
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 
 from adapters.sql.migrate import upgrade
 from entrypoints.container import Container
@@ -26,6 +26,7 @@ from tests.e2e.conftest import OTHER_PASSWORD, PASSWORD, Api, build_api, make_se
 from tests.fakes import FakeClock
 from tests.leaks import watch
 from tests.pgcluster import PrivateCluster, private_cluster
+from tests.relay import Relay
 
 UNAVAILABLE = {
     "type": "urn:latchkey:problem:service_unavailable",
@@ -244,6 +245,51 @@ def test_a_refresh_whose_connection_drops_mid_request_answers_503_and_spends_not
     retry = pg.refresh(pair["refresh_token"])
     assert retry.status_code == 200
     assert pg.refresh(retry.json()["refresh_token"]).status_code == 200
+
+
+@pytest.fixture
+def relayed(outage: Outage) -> Iterator[tuple[Api, Relay]]:
+    """The service on the outage database, through a relay that can lose an answer."""
+    url = make_url(outage.url)
+    relay = Relay(url.host or "127.0.0.1", url.port or 5432)
+    relayed_url = url.set(host="127.0.0.1", port=relay.port)
+    try:
+        settings = make_settings(outage.tmp_path, relayed_url.render_as_string(False))
+        for api in build_api(settings):
+            yield api, relay
+    finally:
+        relay.close()
+
+
+def test_a_refresh_whose_committed_rotation_lost_its_answer_is_handed_back_on_retry(
+    relayed: tuple[Api, Relay], outage: Outage
+) -> None:
+    # The rotation commits as it runs (no transaction): when its answer is
+    # lost, the token is spent though the client got a 503. The client's retry
+    # within the grace window is the way back, as for a lost HTTP response.
+    api, relay = relayed
+    api.signup()
+    pair = api.login()
+
+    armed = True
+
+    def lose_the_answer(conn: Connection, _: Any, sent: str, *__: Any) -> None:
+        nonlocal armed
+        if armed and sent.lstrip().upper().startswith("WITH SPENT AS"):
+            armed = False
+            relay.lose_next_answer()
+
+    event.listen(api.container.engine(), "before_cursor_execute", lose_the_answer)
+    response = api.refresh(pair["refresh_token"])
+    event.remove(api.container.engine(), "before_cursor_execute", lose_the_answer)
+
+    assert_unavailable(response)
+    spent = "SELECT count(*) FROM refresh_tokens WHERE rotated_at IS NOT NULL"
+    assert _count(outage.url, spent) == 1
+    retry = api.refresh(pair["refresh_token"])
+    assert retry.status_code == 200, retry.text
+    assert _count(outage.url, "SELECT count(*) FROM refresh_tokens") == 2  # one successor
+    assert api.refresh(retry.json()["refresh_token"]).status_code == 200
 
 
 def test_readyz_is_503_when_the_database_accepts_connections_but_never_answers(

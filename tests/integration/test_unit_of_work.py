@@ -128,15 +128,23 @@ def test_a_sqlite_engine_creates_its_directory_and_enforces_foreign_keys_in_wal_
         engine.dispose()
 
 
-def test_a_postgresql_engine_reads_committed_with_a_statement_timeout(postgres_url: str) -> None:
-    engine = make_engine(postgres_url)
-    try:
-        with engine.connect() as connection:
-            show = connection.exec_driver_sql
-            assert show("SHOW transaction_isolation").scalar() == "read committed"
-            assert show("SHOW statement_timeout").scalar() == "5s"
-    finally:
-        engine.dispose()
+@pytest.mark.parametrize("isolation", ["default", "AUTOCOMMIT"])
+def test_a_postgresql_engine_reads_committed_with_a_statement_timeout(
+    postgres_url: str, isolation: str
+) -> None:
+    # Whatever the database's own default: in autocommit (SqlUnitOfWork's
+    # autocommit=True) no BEGIN is sent, which is where SQLAlchemy sets the level.
+    dsn = make_url(postgres_url).set(drivername="postgresql")
+    with psycopg.connect(dsn.render_as_string(hide_password=False), autocommit=True) as admin:
+        admin.execute(
+            f'ALTER DATABASE "{dsn.database}" SET default_transaction_isolation = '
+            "'repeatable read'"
+        )
+    options = {} if isolation == "default" else {"isolation_level": isolation}
+    with _engine(postgres_url) as engine, engine.connect() as connection:
+        show = connection.execution_options(**options).exec_driver_sql
+        assert show("SHOW transaction_isolation").scalar() == "read committed"
+        assert show("SHOW statement_timeout").scalar() == "5s"
 
 
 def _read_a_row(engine: Engine) -> None:

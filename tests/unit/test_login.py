@@ -141,6 +141,9 @@ def test_an_outdated_hash_is_upgraded_on_a_successful_login(world: World) -> Non
     upgraded = world.stored_user(user.id).password_hash
     assert upgraded.startswith("fake$")
     assert not world.hasher.needs_update(upgraded)
+    # Two writes, one transaction: `start` keeps the user locked until the new
+    # hash commits, so a password change cannot slip in between.
+    assert world.uow.made[-1].autocommit is False
     attempt(world)
 
 
