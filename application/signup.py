@@ -12,6 +12,7 @@ from application.ports import (
     PasswordStrengthChecker,
     UnitOfWorkFactory,
 )
+from application.throttling import LimitRequests
 from domain.errors import EmailTaken, PasswordPolicyViolation
 from domain.password_policy import PasswordPolicy
 from domain.user import Email, User
@@ -21,6 +22,7 @@ from domain.user import Email, User
 class SignUpCommand:
     email: str
     password: str
+    client_ip: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class SignUp:
         clock: Clock,
         ids: IdGenerator,
         audit: AuditLog,
+        budget: LimitRequests,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
@@ -53,11 +56,14 @@ class SignUp:
         self._clock = clock
         self._ids = ids
         self._audit = audit
+        self._budget = budget
 
     def __call__(self, command: SignUpCommand) -> User:
+        # The per-IP budget first: a refused attempt costs no hash and no read.
+        self._budget(command.client_ip)
         email = Email(command.email)
         self._rules.check(command.password, email)
-        with self._uow() as uow:
+        with self._uow(autocommit=True) as uow:
             # Cheap early answer; the unique index still decides under a race.
             if uow.users.get_by_email(email) is not None:
                 raise EmailTaken("email is already registered")
@@ -68,7 +74,7 @@ class SignUp:
             password_hash=self._hasher.hash(command.password),
             created_at=self._clock.now(),
         )
-        with self._uow() as uow:
+        with self._uow(autocommit=True) as uow:
             uow.users.add(user)
             uow.commit()
         self._audit.event("signup", user_id=user.id)

@@ -198,9 +198,11 @@ class Container(containers.DeclarativeContainer):
         TokenServices, signer=signer, codec=codec, clock=clock, ids=ids, policy=policy
     )
 
-    sign_up = providers.Factory(SignUp, uow.provider, hasher, password_rules, clock, ids, audit)
-    log_in = providers.Factory(LogIn, uow.provider, hasher, tokens, throttle, audit)
     limit_signups = providers.Factory(LimitRequests, signup_throttle, audit, "signup")
+    sign_up = providers.Factory(
+        SignUp, uow.provider, hasher, password_rules, clock, ids, audit, limit_signups
+    )
+    log_in = providers.Factory(LogIn, uow.provider, hasher, tokens, throttle, audit)
     limit_refreshes = providers.Factory(LimitRequests, refresh_throttle, audit, "refresh")
     refresh = providers.Factory(Refresh, uow.provider, tokens, audit, limit_refreshes)
     authenticate = providers.Factory(Authenticate, signer, live_sessions, clock)

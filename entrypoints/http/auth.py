@@ -12,9 +12,7 @@ from application.login import LogIn, LogInCommand
 from application.logout import LogOut, LogoutScope
 from application.refresh import RefreshCommand
 from application.signup import SignUp, SignUpCommand
-from application.throttling import LimitRequests
 from application.tokens import TokenPair
-from domain.user import User
 from entrypoints.container import Container
 from entrypoints.http.offload import with_hashing
 from entrypoints.http.problems import PROBLEM_RESPONSES
@@ -41,17 +39,12 @@ NO_STORE = {"Cache-Control": "no-store"}
 async def sign_up(
     body: SignUpRequest,
     request: Request,
-    limit: Annotated[LimitRequests, Depends(Provided[Container.limit_signups])],
     use_case: Annotated[SignUp, Depends(Provided[Container.sign_up])],
 ) -> UserResponse:
-    command = SignUpCommand(email=str(body.email), password=body.password)
-
-    def budgeted() -> User:
-        # The per-IP budget in the same thread as the use case: one hand-off, not two.
-        limit(client_ip(request))
-        return use_case(command)
-
-    user = await with_hashing(request, budgeted)
+    command = SignUpCommand(
+        email=str(body.email), password=body.password, client_ip=client_ip(request)
+    )
+    user = await with_hashing(request, use_case, command)
     return UserResponse(id=user.id, email=str(user.email), created_at=user.created_at)
 
 

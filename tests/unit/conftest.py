@@ -62,6 +62,7 @@ EMAIL = "alice@example.com"
 PASSWORD = "correct horse battery staple"
 # Refreshes allowed per client IP; a command without an IP is not counted.
 REFRESH_BUDGET = 3
+SIGNUP_BUDGET = 3
 
 
 @dataclass
@@ -176,7 +177,15 @@ def build_world(
         audit=audit,
         session_policy=session_policy,
         password_policy=password_policy,
-        sign_up=SignUp(uow, hasher, rules, clock, ids, audit),
+        sign_up=SignUp(
+            uow,
+            hasher,
+            rules,
+            clock,
+            ids,
+            audit,
+            LimitRequests(FakeRequestThrottle(SIGNUP_BUDGET), audit, "signup"),
+        ),
         log_in=LogIn(uow, hasher, tokens, throttle, audit),
         refresh=Refresh(
             uow, tokens, audit, LimitRequests(FakeRequestThrottle(REFRESH_BUDGET), audit, "refresh")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from application.signup import SignUpCommand
-from domain.errors import EmailTaken, InvalidEmail, PasswordPolicyViolation
+from domain.errors import EmailTaken, InvalidEmail, PasswordPolicyViolation, TooManyRequests
 from tests.fakes import T0
-from tests.unit.conftest import PASSWORD, World
+from tests.unit.conftest import PASSWORD, SIGNUP_BUDGET, World
 
 
 def test_signing_up_stores_the_account_with_a_hash_of_the_password(world: World) -> None:
@@ -84,3 +84,16 @@ def test_a_refused_sign_up_is_not_audited_as_a_sign_up(world: World) -> None:
         world.sign_up(SignUpCommand(email="alice@example.com", password="short"))
 
     assert "signup" not in world.audit.names()
+
+
+def test_sign_ups_past_the_budget_of_an_ip_are_refused_before_any_account_is_made(
+    world: World,
+) -> None:
+    for n in range(SIGNUP_BUDGET):
+        world.sign_up(SignUpCommand(f"user{n}@example.com", PASSWORD, client_ip="192.0.2.7"))
+
+    with pytest.raises(TooManyRequests):
+        world.sign_up(SignUpCommand("late@example.com", PASSWORD, client_ip="192.0.2.7"))
+    assert "throttled" in world.audit.names()
+    assert len(world.store.users) == SIGNUP_BUDGET
+    world.sign_up(SignUpCommand("other@example.com", PASSWORD, client_ip="192.0.2.8"))
