@@ -24,8 +24,9 @@ class UserRepository(Protocol):
 
     def get(self, user_id: UUID) -> User | None: ...
 
-    def get_many(self, user_ids: Collection[UUID]) -> Sequence[User]:
-        """The users among `user_ids`, in no particular order; unknown ids are left out."""
+    def profiles(self, user_ids: Collection[UUID]) -> Sequence[Profile]:
+        """The profiles of the users among `user_ids`, in no particular order;
+        unknown ids are left out. No password hash is read."""
 
     def get_by_email(self, email: Email) -> User | None: ...
 

@@ -24,7 +24,7 @@ class UsersInStore:
     def get_many(self, user_ids: Collection[UUID]) -> dict[UUID, Profile | None]:
         """Each id's profile (None when unknown), read in one query."""
         with self._uow(autocommit=True) as uow:
-            found = {u.id: u.profile() for u in uow.users.get_many(user_ids)}
+            found = {p.id: p for p in uow.users.profiles(user_ids)}
         return {i: found.get(i) for i in user_ids}
 
 

@@ -27,7 +27,7 @@ from domain.client import ServiceClient
 from domain.errors import EmailTaken, InvalidRefreshToken, InvalidToken, TooManyRequests
 from domain.session import RefreshToken, Session, check_first_token
 from domain.signing_key import SigningKeyRecord
-from domain.user import Email, User
+from domain.user import Email, Profile, User
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -62,8 +62,8 @@ class FakeUserRepository:
     def get(self, user_id: UUID) -> User | None:
         return self._s.users.get(user_id)
 
-    def get_many(self, user_ids: Collection[UUID]) -> Sequence[User]:
-        return [self._s.users[i] for i in set(user_ids) if i in self._s.users]
+    def profiles(self, user_ids: Collection[UUID]) -> Sequence[Profile]:
+        return [self._s.users[i].profile() for i in set(user_ids) if i in self._s.users]
 
     def get_by_email(self, email: Email) -> User | None:
         return next(

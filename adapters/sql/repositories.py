@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from adapters.sql.tables import refresh_tokens, sessions, users
 from domain.errors import EmailTaken
 from domain.session import RefreshToken, Session, check_first_token
-from domain.user import Email, User
+from domain.user import Email, Profile, User
 
 
 def savepoint(conn: Connection) -> AbstractContextManager[object]:
@@ -71,10 +71,13 @@ class SqlUserRepository:
         row = self._conn.execute(_USER_BY_ID, {"p_key": user_id}).one_or_none()
         return _user(row) if row is not None else None
 
-    def get_many(self, user_ids: Collection[UUID]) -> Sequence[User]:
+    def profiles(self, user_ids: Collection[UUID]) -> Sequence[Profile]:
         if not user_ids:
             return []
-        return [_user(row) for row in self._conn.execute(_USERS_BY_IDS, {"p_keys": list(user_ids)})]
+        rows = self._conn.execute(_PROFILES_BY_IDS, {"p_keys": list(user_ids)})
+        return [
+            Profile(id=row.id, email=Email(row.email), created_at=row.created_at) for row in rows
+        ]
 
     def get_by_email(self, email: Email) -> User | None:
         row = self._conn.execute(_USER_BY_EMAIL, {"p_key": email.canonical}).one_or_none()
@@ -239,7 +242,10 @@ def _rows_by(column: Column[Any]) -> Select[Any]:
 
 
 _USER_BY_ID = _row_by(users.c.id)
-_USERS_BY_IDS = _rows_by(users.c.id)
+# Not the password hash: a profile has none, so it is not read at all.
+_PROFILES_BY_IDS = _rows_by(users.c.id).with_only_columns(
+    users.c.id, users.c.email, users.c.created_at
+)
 _SESSIONS_BY_IDS = _rows_by(sessions.c.id)
 _USER_BY_EMAIL = _row_by(users.c.email_canonical)
 _SESSION_BY_ID = _row_by(sessions.c.id)

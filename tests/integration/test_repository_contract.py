@@ -200,16 +200,16 @@ def test_deleting_a_user_removes_its_sessions_and_tokens_and_frees_the_email(
         assert uow.users.get(again.id) == again
 
 
-def test_users_are_read_many_at_once_leaving_unknown_ids_out(
+def test_profiles_are_read_many_at_once_leaving_unknown_ids_out(
     uow_factory: UnitOfWorkFactory,
 ) -> None:
     ada, bob, eve = a_user("ada@example.com"), a_user("bob@example.com"), a_user("eve@example.com")
     saved(uow_factory, ada, bob, eve)
 
     with uow_factory() as uow:
-        found = uow.users.get_many([ada.id, uuid4(), eve.id, ada.id])
-        assert sorted(found, key=lambda u: u.email.canonical) == [ada, eve]
-        assert list(uow.users.get_many([])) == []
+        found = uow.users.profiles([ada.id, uuid4(), eve.id, ada.id])
+        assert sorted(found, key=lambda p: p.email.canonical) == [ada.profile(), eve.profile()]
+        assert list(uow.users.profiles([])) == []
 
 
 # Sessions
