@@ -92,8 +92,18 @@ def test_sign_ups_past_the_budget_of_an_ip_are_refused_before_any_account_is_mad
     for n in range(SIGNUP_BUDGET):
         world.sign_up(SignUpCommand(f"user{n}@example.com", PASSWORD, client_ip="192.0.2.7"))
 
+    hashed: list[str] = []
+    hash_password = world.hasher.hash
+
+    def counting_hash(password: str) -> str:
+        hashed.append(password)
+        return hash_password(password)
+
+    world.hasher.hash = counting_hash  # type: ignore[method-assign]
+    # A weak password too: the budget answers first, before the rules and the hash.
     with pytest.raises(TooManyRequests):
-        world.sign_up(SignUpCommand("late@example.com", PASSWORD, client_ip="192.0.2.7"))
+        world.sign_up(SignUpCommand("late@example.com", "short", client_ip="192.0.2.7"))
+    assert hashed == []
     assert "throttled" in world.audit.names()
     assert len(world.store.users) == SIGNUP_BUDGET
     world.sign_up(SignUpCommand("other@example.com", PASSWORD, client_ip="192.0.2.8"))
