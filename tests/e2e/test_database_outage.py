@@ -248,26 +248,28 @@ def test_a_refresh_whose_connection_drops_mid_request_answers_503_and_spends_not
 
 
 @pytest.fixture
-def relayed(outage: Outage) -> Iterator[tuple[Api, Relay]]:
-    """The service on the outage database, through a relay that can lose an answer."""
+def relay(outage: Outage) -> Iterator[Relay]:
+    """A relay in front of the outage cluster, which can lose an answer."""
     url = make_url(outage.url)
     relay = Relay(url.host or "127.0.0.1", url.port or 5432)
-    relayed_url = url.set(host="127.0.0.1", port=relay.port)
-    try:
-        settings = make_settings(outage.tmp_path, relayed_url.render_as_string(False))
-        for api in build_api(settings):
-            yield api, relay
-    finally:
-        relay.close()
+    yield relay
+    relay.close()
+
+
+@pytest.fixture
+def relayed(outage: Outage, relay: Relay) -> Iterator[Api]:
+    """The service on the outage database, through `relay` (torn down first)."""
+    url = make_url(outage.url).set(host="127.0.0.1", port=relay.port)
+    yield from build_api(make_settings(outage.tmp_path, url.render_as_string(False)))
 
 
 def test_a_refresh_whose_committed_rotation_lost_its_answer_is_handed_back_on_retry(
-    relayed: tuple[Api, Relay], outage: Outage
+    relayed: Api, relay: Relay, outage: Outage
 ) -> None:
     # The rotation commits as it runs (no transaction): when its answer is
     # lost, the token is spent though the client got a 503. The client's retry
     # within the grace window is the way back, as for a lost HTTP response.
-    api, relay = relayed
+    api = relayed
     api.signup()
     pair = api.login()
 
