@@ -29,7 +29,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import api, report
+from bench import api, cputime, report
 from bench.database import BenchDatabase
 from bench.report import Figure, median
 from bench.servers import (
@@ -87,7 +87,10 @@ class Context:
     tmp: Path
     pinning: str
     started: float  # time.monotonic() when `make bench` began: the budget counts from it
+    postmaster: int | None = None  # PostgreSQL's, when it runs on this machine
     load_generator: dict[str, float] = field(default_factory=dict)
+    # Each run's CPU per request, by workload (cputime.py).
+    spent: dict[str, list[cputime.Spent]] = field(default_factory=dict)
     emails_used: int = 0
 
     def wrk(
@@ -118,6 +121,13 @@ class Context:
 
     def note_cpu(self, name: str, result: WrkResult) -> None:
         self.load_generator[name] = max(self.load_generator.get(name, 0.0), result.cpu_share)
+
+    def meter(self, name: str) -> cputime.Meter:
+        server = self.hello if name == "hello" else self.latchkey
+        return cputime.Meter(server.worker_pids(), self.postmaster)
+
+    def note_spent(self, name: str, spent: cputime.Spent) -> None:
+        self.spent.setdefault(name, []).append(spent)
 
     def emails(self, count: int) -> list[str]:
         """`count` bench users, spread over all of them rather than always the first."""
@@ -152,8 +162,10 @@ def checked(name: str, result: WrkResult) -> WrkResult:
 def once(ctx: Context, name: str, run_once: Callable[[], WrkResult]) -> WrkResult:
     """One run after the machine settles, checked for errors, its load generator's CPU noted."""
     time.sleep(SETTLE_SECONDS)
+    meter = ctx.meter(name)
     result = checked(name, run_once())
     ctx.note_cpu(name, result)
+    ctx.note_spent(name, meter.spent(result.requests))
     return result
 
 
@@ -570,6 +582,7 @@ def environment(options: Options, started: float) -> Iterator[Context]:
             row = conn.execute(
                 "SELECT password_hash FROM users WHERE email_canonical = %s", (reference,)
             ).fetchone()
+            postmaster = cputime.postmaster_of(conn)
         if row is None:
             raise RuntimeError("the reference user is not in the database")
         password_hash = str(row[0])
@@ -588,6 +601,7 @@ def environment(options: Options, started: float) -> Iterator[Context]:
             tmp=tmp,
             pinning=pinning,
             started=started,
+            postmaster=postmaster,
         )
         log("stopping the servers and dropping the database")
 
@@ -655,7 +669,7 @@ def measure_all(ctx: Context, figures: dict[str, Figure]) -> dict[str, Any]:
     """Fill in `figures`; return what else the JSON should hold. A figure whose
     measurement fails gets a note and `n/a`; the others still run."""
     o = ctx.options
-    extra: dict[str, Any] = {"ceilings": {}, "rss_series": {}}
+    extra: dict[str, Any] = {"ceilings": {}, "rss_series": {}, "cpu_ms_per_request": {}}
     failures: list[str] = []
 
     def step(name: str, action: Callable[[], None]) -> None:
@@ -705,6 +719,10 @@ def measure_all(ctx: Context, figures: dict[str, Figure]) -> dict[str, Any]:
             unit,
             f"each run next to its own {ceiling} run: {ceiling} {_runs(measured.ceilings)}",
         )
+        note, cpu = cpu_spent(ctx, figure.key, measured)
+        if note:
+            figure.note += f". {note}"
+            extra["cpu_ms_per_request"][figure.key] = cpu
         log(
             f"  {figure.key}: {figure.value:,.1f} req/s {_runs(measured.values)},"
             f" paired {ceiling} {_runs(measured.ceilings)}, ratio {figure.ratio:.2f}"
@@ -766,6 +784,45 @@ def measure_all(ctx: Context, figures: dict[str, Figure]) -> dict[str, Any]:
     step("rss", rss)
     extra["failures"] = failures
     return extra
+
+
+def cpu_spent(ctx: Context, key: str, measured: Paired) -> tuple[str, dict[str, float]]:
+    """What a throughput figure's runs cost in CPU per request (medians), and
+    for refresh the most that PostgreSQL's share alone would let the ratio reach."""
+    runs = len(measured.values)
+    spent = ctx.spent.get(key, [])[-runs:]
+    if not spent:
+        return "", {}
+    cpu = {"workers": median([s.workers_ms for s in spent])}
+    postgres = [s.postgres_ms for s in spent if s.postgres_ms is not None]
+    if len(postgres) == len(spent):
+        cpu["postgres"] = median(postgres)
+    cores = len(os.sched_getaffinity(0))
+    if key == "login":
+        # The hash ceiling keeps each of its threads busy: a verify costs threads / rate.
+        threads = len(ctx.server_cpus or os.sched_getaffinity(0))
+        cpu["hash_ceiling_verify"] = median([1000 * threads / c for c in measured.ceilings])
+    else:
+        cpu["hello_workers"] = median([s.workers_ms for s in ctx.spent.get("hello", [])[-runs:]])
+    note = "CPU per request: " + ", ".join(f"{CPU_NAMES[k]} {v:.3g} ms" for k, v in cpu.items())
+    if key == "refresh" and "postgres" in cpu:
+        # Even with the service and wrk free, the cores cannot run more
+        # rotations than PostgreSQL's CPU per rotation allows.
+        bounds = [1000 * cores / (p * h) for p, h in zip(postgres, measured.ceilings, strict=True)]
+        cpu["postgres_bound_ratio"] = median(bounds)
+        note += (
+            f"; PostgreSQL's share alone allows refresh/hello {median(bounds):.2f} at most on"
+            f" {cores} cores, however little the rest cost"
+        )
+    return note, cpu
+
+
+CPU_NAMES = {
+    "workers": "Latchkey's workers",
+    "postgres": "PostgreSQL",
+    "hello_workers": "hello's workers",
+    "hash_ceiling_verify": "a verify in the hash ceiling",
+}
 
 
 def judge_paired(figure: Figure, measured: Paired, unit: str, how: str) -> None:
@@ -885,6 +942,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "load_generator_cpu_cores": load,
             "ceilings": extra["ceilings"],
             "figures": report.figures_json(rows),
+            "cpu_ms_per_request": extra["cpu_ms_per_request"],
             "rss": extra.get("rss"),
             "rss_samples_refreshes_mib": report.downsampled(extra["rss_series"]),
             "failures": extra["failures"],

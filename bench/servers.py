@@ -39,8 +39,7 @@ class Server:
 
     def worker_pids(self) -> list[int]:
         """uvicorn's worker processes (multiprocessing children), or the server itself."""
-        children = _children(self.process.pid)
-        workers = [pid for pid in children if b"spawn_main" in _cmdline(pid)]
+        workers = [pid for pid in children(self.process.pid) if b"spawn_main" in _cmdline(pid)]
         return workers or [self.process.pid]
 
     def stop(self) -> None:
@@ -130,15 +129,15 @@ def reset_peak(pid: int) -> bool:
     return True
 
 
-def _children(pid: int) -> list[int]:
-    children: list[int] = []
+def children(pid: int) -> list[int]:
+    found: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            children += [int(c) for c in (task / "children").read_text().split()]
+            found += [int(c) for c in (task / "children").read_text().split()]
         except OSError:
             continue
     # taskset exec()s the server, so the server is this pid, not a child of it.
-    return children
+    return found
 
 
 def _cmdline(pid: int) -> bytes:
