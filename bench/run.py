@@ -89,8 +89,11 @@ class Context:
     started: float  # time.monotonic() when `make bench` began: the budget counts from it
     postmaster: int | None = None  # PostgreSQL's, when it runs on this machine
     load_generator: dict[str, float] = field(default_factory=dict)
-    # Each run's CPU per request, by workload (cputime.py).
-    spent: dict[str, list[cputime.Spent]] = field(default_factory=dict)
+    # Started with each wrk: a run's CPU counts from then, after its set-up
+    # (the logins that make fresh refresh chains) is done.
+    meter: cputime.Meter | None = None
+    # Each run's CPU per request, by workload.
+    cpu_per_request: dict[str, list[cputime.PerRequest]] = field(default_factory=dict)
     emails_used: int = 0
 
     def wrk(
@@ -104,6 +107,7 @@ class Context:
         env: dict[str, str] | None = None,
         on_progress: Callable[[int], None] | None = None,
     ) -> Wrk:
+        self.meter = cputime.Meter(server.worker_pids(), self.postmaster)
         return Wrk(
             server.base_url + path,
             script,
@@ -119,15 +123,18 @@ class Context:
             on_progress=on_progress,
         )
 
-    def note_cpu(self, name: str, result: WrkResult) -> None:
+    def note_load_generator(self, name: str, result: WrkResult) -> None:
         self.load_generator[name] = max(self.load_generator.get(name, 0.0), result.cpu_share)
 
-    def meter(self, name: str) -> cputime.Meter:
-        server = self.hello if name == "hello" else self.latchkey
-        return cputime.Meter(server.worker_pids(), self.postmaster)
+    def note_cpu_per_request(self, name: str, result: WrkResult) -> None:
+        if self.meter is not None:
+            self.cpu_per_request.setdefault(name, []).append(
+                self.meter.per_request(result.requests)
+            )
 
-    def note_spent(self, name: str, spent: cputime.Spent) -> None:
-        self.spent.setdefault(name, []).append(spent)
+    def hash_threads(self) -> int:
+        """The hash ceiling's threads: one per CPU the servers may use."""
+        return len(self.server_cpus or os.sched_getaffinity(0))
 
     def emails(self, count: int) -> list[str]:
         """`count` bench users, spread over all of them rather than always the first."""
@@ -160,12 +167,12 @@ def checked(name: str, result: WrkResult) -> WrkResult:
 
 
 def once(ctx: Context, name: str, run_once: Callable[[], WrkResult]) -> WrkResult:
-    """One run after the machine settles, checked for errors, its load generator's CPU noted."""
+    """One run after the machine settles, checked for errors, its load
+    generator's CPU and the servers' noted."""
     time.sleep(SETTLE_SECONDS)
-    meter = ctx.meter(name)
     result = checked(name, run_once())
-    ctx.note_cpu(name, result)
-    ctx.note_spent(name, meter.spent(result.requests))
+    ctx.note_load_generator(name, result)
+    ctx.note_cpu_per_request(name, result)
     return result
 
 
@@ -225,7 +232,7 @@ def measure_hello(ctx: Context) -> tuple[float, list[float]]:
 
 def hash_rate(ctx: Context) -> tuple[float, str]:
     """One run of the hash ceiling: verifies per second, and how they were made."""
-    threads = len(ctx.server_cpus or os.sched_getaffinity(0))
+    threads = ctx.hash_threads()
     command = [
         sys.executable,
         "-m",
@@ -312,7 +319,7 @@ def measure_healthz_under_login_storm(ctx: Context) -> tuple[float, list[float],
         probe = ctx.wrk(ctx.latchkey, "plain.lua", path="/healthz", connections=4).result()
         storm_result = storm.result()
         checked("healthz", probe)
-        ctx.note_cpu("healthz+login", probe)
+        ctx.note_load_generator("healthz+login", probe)
         p99s.append(probe.p99_ms)
         storm_rates.append(storm_result.good_per_second)
     return median(p99s), p99s, median(storm_rates)
@@ -583,6 +590,11 @@ def environment(options: Options, started: float) -> Iterator[Context]:
                 "SELECT password_hash FROM users WHERE email_canonical = %s", (reference,)
             ).fetchone()
             postmaster = cputime.postmaster_of(conn)
+        log(
+            f"PostgreSQL's CPU: read from /proc (postmaster {postmaster})"
+            if postmaster
+            else "PostgreSQL's CPU: not readable here (another machine or container); not reported"
+        )
         if row is None:
             raise RuntimeError("the reference user is not in the database")
         password_hash = str(row[0])
@@ -719,10 +731,12 @@ def measure_all(ctx: Context, figures: dict[str, Figure]) -> dict[str, Any]:
             unit,
             f"each run next to its own {ceiling} run: {ceiling} {_runs(measured.ceilings)}",
         )
-        note, cpu = cpu_spent(ctx, figure.key, measured)
+        note, cpu, bound = cpu_note(ctx, figure.key, measured)
         if note:
             figure.note += f". {note}"
             extra["cpu_ms_per_request"][figure.key] = cpu
+        if bound is not None:
+            extra["refresh_bound_by_postgres"] = bound
         log(
             f"  {figure.key}: {figure.value:,.1f} req/s {_runs(measured.values)},"
             f" paired {ceiling} {_runs(measured.ceilings)}, ratio {figure.ratio:.2f}"
@@ -786,35 +800,40 @@ def measure_all(ctx: Context, figures: dict[str, Figure]) -> dict[str, Any]:
     return extra
 
 
-def cpu_spent(ctx: Context, key: str, measured: Paired) -> tuple[str, dict[str, float]]:
+def cpu_note(
+    ctx: Context, key: str, measured: Paired
+) -> tuple[str, dict[str, float], float | None]:
     """What a throughput figure's runs cost in CPU per request (medians), and
-    for refresh the most that PostgreSQL's share alone would let the ratio reach."""
+    for refresh the most that PostgreSQL's share alone lets refresh/hello reach
+    (bench/README.md)."""
     runs = len(measured.values)
-    spent = ctx.spent.get(key, [])[-runs:]
-    if not spent:
-        return "", {}
-    cpu = {"workers": median([s.workers_ms for s in spent])}
-    postgres = [s.postgres_ms for s in spent if s.postgres_ms is not None]
-    if len(postgres) == len(spent):
+    own = ctx.cpu_per_request.get(key, [])[-runs:]
+    if len(own) != runs:
+        return "", {}, None
+    cpu = {"workers": median([r.workers_ms for r in own])}
+    postgres = [r.postgres_ms for r in own if r.postgres_ms is not None]
+    if len(postgres) == runs:
         cpu["postgres"] = median(postgres)
-    cores = len(os.sched_getaffinity(0))
     if key == "login":
         # The hash ceiling keeps each of its threads busy: a verify costs threads / rate.
-        threads = len(ctx.server_cpus or os.sched_getaffinity(0))
+        threads = ctx.hash_threads()
         cpu["hash_ceiling_verify"] = median([1000 * threads / c for c in measured.ceilings])
     else:
-        cpu["hello_workers"] = median([s.workers_ms for s in ctx.spent.get("hello", [])[-runs:]])
+        # The paired hello runs are the latest ones (`alternate`).
+        hellos = ctx.cpu_per_request.get("hello", [])[-runs:]
+        cpu["hello_workers"] = median([r.workers_ms for r in hellos])
     note = "CPU per request: " + ", ".join(f"{CPU_NAMES[k]} {v:.3g} ms" for k, v in cpu.items())
+    bound = None
     if key == "refresh" and "postgres" in cpu:
-        # Even with the service and wrk free, the cores cannot run more
-        # rotations than PostgreSQL's CPU per rotation allows.
-        bounds = [1000 * cores / (p * h) for p, h in zip(postgres, measured.ceilings, strict=True)]
-        cpu["postgres_bound_ratio"] = median(bounds)
-        note += (
-            f"; PostgreSQL's share alone allows refresh/hello {median(bounds):.2f} at most on"
-            f" {cores} cores, however little the rest cost"
+        cores = len(os.sched_getaffinity(0))
+        bound = median(
+            [1000 * cores / (p * h) for p, h in zip(postgres, measured.ceilings, strict=True)]
         )
-    return note, cpu
+        note += (
+            f"; at this run's CPU per refresh, PostgreSQL alone would let refresh/hello"
+            f" reach {bound:.2f} at most on {cores} cores, however little the rest cost"
+        )
+    return note, cpu, bound
 
 
 CPU_NAMES = {
@@ -943,6 +962,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "ceilings": extra["ceilings"],
             "figures": report.figures_json(rows),
             "cpu_ms_per_request": extra["cpu_ms_per_request"],
+            "refresh_bound_by_postgres": extra.get("refresh_bound_by_postgres"),
             "rss": extra.get("rss"),
             "rss_samples_refreshes_mib": report.downsampled(extra["rss_series"]),
             "failures": extra["failures"],

@@ -39,6 +39,7 @@ class Server:
 
     def worker_pids(self) -> list[int]:
         """uvicorn's worker processes (multiprocessing children), or the server itself."""
+        # taskset exec()s the server, so the server is this pid, not a child of it.
         workers = [pid for pid in children(self.process.pid) if b"spawn_main" in _cmdline(pid)]
         return workers or [self.process.pid]
 
@@ -136,7 +137,6 @@ def children(pid: int) -> list[int]:
             found += [int(c) for c in (task / "children").read_text().split()]
         except OSError:
             continue
-    # taskset exec()s the server, so the server is this pid, not a child of it.
     return found
 
 
