@@ -21,7 +21,13 @@ class LogInCommand:
 
 
 def throttle_keys(email: str, client_ip: str | None) -> list[str]:
-    keys = [f"login:account:{email.strip().casefold()}"]
+    # Every spelling of one address counts against one account: the counter
+    # is keyed as accounts are found (Email.canonical).
+    try:
+        account = Email(email).canonical
+    except InvalidEmail:
+        account = email.strip().casefold()
+    keys = [f"login:account:{account}"]
     if client_ip:
         keys.append(f"login:ip:{client_ip}")
     return keys

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -35,11 +37,31 @@ class Email:
 
     @property
     def canonical(self) -> str:
-        # Case-insensitive uniqueness over the whole address, as users expect.
-        return self.value.casefold()
+        """Case-insensitive over the whole address, as users expect, and one
+        address however its characters were typed: composed or decomposed
+        accents (NFC), a domain in Unicode or in its ASCII form (punycode).
+        An ASCII address is simply lower-cased."""
+        local, _, domain = self.value.rpartition("@")
+        labels = (_unicode_label(label) for label in _folded(domain).split("."))
+        return f"{_folded(local)}@{'.'.join(_folded(label) for label in labels)}"
 
     def __str__(self) -> str:
         return self.value
+
+
+def _folded(text: str) -> str:
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+def _unicode_label(label: str) -> str:
+    """A domain label's Unicode form: "xn--mnchen-3ya" is "münchen" (RFC 3492)."""
+    if not label.startswith("xn--"):
+        return label
+    try:
+        decoded = codecs.decode(label[4:].encode("ascii"), "punycode")
+    except (UnicodeError, ValueError):
+        return label  # not punycode after all: compared as typed
+    return str(decoded) or label
 
 
 @dataclass

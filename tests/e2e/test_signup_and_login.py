@@ -40,6 +40,24 @@ def test_signup_with_an_existing_email_in_another_case_is_email_taken(api: Api) 
     assert response.json()["code"] == "email_taken"
 
 
+def test_an_address_logs_in_as_it_was_typed_at_sign_up(api: Api) -> None:
+    # Sign-up's validation spells an IDNA domain in Unicode and composes
+    # accents; the address typed at sign-up must still log in.
+    for typed in ("bob@xn--mnchen-3ya.de", "rene\u0301@example.com"):
+        api.signup(typed)
+        assert api.login(typed)["access_token"]
+
+
+def test_another_spelling_of_a_registered_address_is_email_taken(api: Api) -> None:
+    api.signup("bob@münchen.de")
+    response = api.client.post(
+        "/v1/auth/signup", json={"email": "bob@xn--mnchen-3ya.de", "password": PASSWORD}
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "email_taken"
+    assert api.login("BOB@XN--MNCHEN-3YA.DE")["access_token"]
+
+
 def test_signup_refuses_bad_input_with_the_rule_it_breaks(api: Api) -> None:
     cases = [
         ({"email": "not-an-email", "password": PASSWORD}, "email"),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from uuid import uuid4
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 from adapters.sql.engine import make_engine
 from adapters.sql.migrate import (
@@ -16,7 +19,8 @@ from adapters.sql.migrate import (
     schema_state,
     upgrade,
 )
-from adapters.sql.tables import metadata
+from adapters.sql.tables import metadata, users
+from domain.user import Email
 
 
 def test_upgrading_an_empty_database_brings_it_to_head(database_url: str) -> None:
@@ -105,3 +109,41 @@ def test_a_schema_is_behind_until_migrated_and_ahead_once_a_later_release_migrat
         assert schema_state(engine) is SchemaState.AHEAD
     finally:
         engine.dispose()
+
+
+def test_canonical_emails_are_refolded_and_a_collision_keeps_its_old_form(
+    database_url: str,
+) -> None:
+    # Rows as release 0002 stored them: the canonical form was the casefold.
+    command.upgrade(alembic_config(database_url), "0002")
+    rows = {
+        "ascii": ("Ada@Example.com", "ada@example.com"),
+        "punycode": ("bob@XN--MNCHEN-3YA.de", "bob@xn--mnchen-3ya.de"),
+        "decomposed": ("rene\u0301@example.com", "rene\u0301@example.com"),
+        "unicode twin": ("eve@münchen.de", "eve@münchen.de"),
+        "punycode twin": ("eve@xn--mnchen-3ya.de", "eve@xn--mnchen-3ya.de"),
+    }
+    ids = {name: uuid4() for name in rows}
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            for name, (email, canonical) in rows.items():
+                connection.execute(
+                    users.insert().values(
+                        id=ids[name],
+                        email=email,
+                        email_canonical=canonical,
+                        password_hash="$argon2id$not-checked-here",
+                        created_at=datetime.now(UTC),
+                    )
+                )
+        upgrade(database_url)
+        with engine.connect() as connection:
+            found = dict(connection.execute(select(users.c.id, users.c.email_canonical)).all())
+    finally:
+        engine.dispose()
+    assert found[ids["ascii"]] == "ada@example.com"
+    assert found[ids["punycode"]] == Email("bob@münchen.de").canonical
+    assert found[ids["decomposed"]] == "ren\u00e9@example.com"
+    assert found[ids["unicode twin"]] == "eve@münchen.de"
+    assert found[ids["punycode twin"]] == "eve@xn--mnchen-3ya.de"

@@ -51,6 +51,31 @@ def test_any_casing_of_an_address_has_the_same_canonical_form(address: str) -> N
     assert Email(address.upper()).canonical == Email(address).canonical == address.lower()
 
 
+def test_a_domain_in_unicode_or_in_punycode_is_the_same_address() -> None:
+    # Sign-up's email validation turns an IDNA domain into Unicode; login and
+    # the CLI take the address as typed: both spellings must find the account.
+    assert Email("bob@xn--mnchen-3ya.de").canonical == Email("bob@münchen.de").canonical
+    assert Email("bob@XN--MNCHEN-3YA.DE").canonical == Email("Bob@MÜNCHEN.de").canonical
+
+
+def test_composed_and_decomposed_accents_are_the_same_address() -> None:
+    composed, decomposed = "ren\u00e9@caf\u00e9.example", "rene\u0301@cafe\u0301.example"
+
+    assert Email(decomposed).canonical == Email(composed).canonical == composed
+
+
+def test_an_ascii_label_that_is_not_valid_punycode_stays_as_typed() -> None:
+    assert Email("bob@xn--.example.com").canonical == "bob@xn--.example.com"
+    assert Email("bob@XN--99999999999.example").canonical == "bob@xn--99999999999.example"
+
+
+@given(address=addresses)
+@settings(max_examples=100, deadline=None)
+def test_an_ascii_address_is_canonical_in_lower_case(address: str) -> None:
+    # Rows stored before IDNA and NFC were folded keep their canonical form.
+    assert Email(address).canonical == address.lower()
+
+
 @pytest.mark.parametrize(
     "text",
     [

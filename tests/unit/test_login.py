@@ -177,6 +177,16 @@ def test_the_account_counter_ignores_the_case_of_the_email(world: World) -> None
         attempt(world, ip="203.0.113.9")
 
 
+def test_the_account_counter_counts_every_spelling_of_the_address(world: World) -> None:
+    world.registered("bob@münchen.de")
+    spellings = ["bob@xn--mnchen-3ya.de", "BOB@MÜNCHEN.DE", "bob@mu\u0308nchen.de"]
+    for n in range(world.throttle.max_failures):
+        failed(world, email=spellings[n % len(spellings)], ip=f"198.51.100.{n}")
+
+    with pytest.raises(TooManyRequests):
+        attempt(world, "bob@münchen.de", ip="203.0.113.9")
+
+
 def test_an_ip_is_throttled_after_too_many_failures_over_any_accounts(world: World) -> None:
     world.registered("dave@example.com")
     for n in range(world.throttle.max_failures):
