@@ -104,9 +104,10 @@ class LogIn:
             # session would outlive the revocation that came with it.
             if not uow.sessions.start(user, session, refresh):
                 raise InvalidCredentials("account changed during login")
-            if new_hash is not None:
-                # The user's row stays locked by `start` until the commit.
-                uow.users.update(replace(user, password_hash=new_hash))
+            # The user's row stays locked by `start` until the commit.
+            rehashed = replace(user, password_hash=new_hash or user.password_hash)
+            if new_hash is not None and not uow.users.update(rehashed, was=user):
+                raise InvalidCredentials("account changed during login")
             uow.commit()
         self._audit.event("login", user_id=user.id, session_id=session.id)
         return self._tokens.pair(session, plain, refresh, now)

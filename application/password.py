@@ -61,7 +61,10 @@ class ChangePassword(_NeedsPassword):
         self._rules.check(command.new_password, user.email)
         new_hash = self._hasher.hash(command.new_password)
         with self._uow() as uow:
-            uow.users.update(replace(user, password_hash=new_hash))
+            # Only over the account as it was checked: a disable, delete or
+            # other password change committed since must win.
+            if not uow.users.update(replace(user, password_hash=new_hash), was=user):
+                raise InvalidToken("the account changed during the password change")
             # Whoever else held a session may be the reason for the change.
             uow.sessions.revoke_all(user.id, self._clock.now(), keep=principal.session_id)
             uow.commit()

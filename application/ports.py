@@ -30,8 +30,9 @@ class UserRepository(Protocol):
 
     def get_by_email(self, email: Email) -> User | None: ...
 
-    def update(self, user: User) -> None:
-        """Persist a changed password hash or disabled state."""
+    def update(self, user: User, *, was: User) -> bool:
+        """Persist a changed password hash or disabled state while the stored
+        user is still `was`; False, writing nothing, when it changed or is gone."""
 
     def delete(self, user_id: UUID) -> None:
         """Remove the user with all its sessions and refresh tokens."""

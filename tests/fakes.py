@@ -70,9 +70,17 @@ class FakeUserRepository:
             (u for u in self._s.users.values() if u.email.canonical == email.canonical), None
         )
 
-    def update(self, user: User) -> None:
-        if user.id in self._s.users:
-            self._s.users[user.id] = user
+    def update(self, user: User, *, was: User) -> bool:
+        if user.id != was.id:
+            raise ValueError("a user's update must be of the same user")
+        stored = self._s.users.get(user.id)
+        if stored != was:
+            return False
+        # Only the mutable fields, as the SQL adapter writes them.
+        self._s.users[user.id] = replace(
+            was, password_hash=user.password_hash, disabled_at=user.disabled_at
+        )
+        return True
 
     def delete(self, user_id: UUID) -> None:
         self._s.users.pop(user_id, None)

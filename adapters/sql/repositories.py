@@ -83,13 +83,17 @@ class SqlUserRepository:
         row = self._conn.execute(_USER_BY_EMAIL, {"p_key": email.canonical}).one_or_none()
         return _user(row) if row is not None else None
 
-    def update(self, user: User) -> None:
-        """Persists the mutable fields only; the email is fixed at sign-up."""
-        self._conn.execute(
-            update(users)
-            .where(users.c.id == user.id)
-            .values(password_hash=user.password_hash, disabled_at=user.disabled_at)
-        )
+    def update(self, user: User, *, was: User) -> bool:
+        """Persists the mutable fields only (the email is fixed at sign-up), and
+        only while the stored row is still `was`."""
+        if user.id != was.id:
+            raise ValueError("a user's update must be of the same user")
+        params = {
+            **_user_as_read(was),
+            "p_new_password_hash": user.password_hash,
+            "p_new_disabled_at": user.disabled_at,
+        }
+        return self._conn.execute(_UPDATE_USER, params).rowcount == 1
 
     def delete(self, user_id: UUID) -> None:
         # Explicit deletes rather than trusting ON DELETE CASCADE alone: a
@@ -162,7 +166,7 @@ class SqlSessionRepository:
         check_first_token(user.id, session, first_token)
         if self._conn.dialect.name == "postgresql":
             params = {
-                **{f"p_user_{n}": v for n, v in _user_values(user).items() if n in _USER_COMPARED},
+                **_user_as_read(user),
                 **{f"p_session_{n}": getattr(session, n) for n in _STARTED_SESSION_COLUMNS},
                 **{f"p_token_{n}": getattr(first_token, n) for n in _SUCCESSOR_COLUMNS},
             }
@@ -307,6 +311,35 @@ def _rotation_in_one_statement() -> Select[int]:
 _ROTATION = _rotation_in_one_statement()
 
 _USER_COMPARED = ("id", "email", "password_hash", "created_at", "disabled_at")
+
+
+def _user_unchanged() -> list[ColumnElement[bool]]:
+    """The row still holds the user read before (bound by `_user_as_read`): the
+    columns of a User, as `!=` of two Users compares them (email_canonical is
+    derived)."""
+
+    def same(column: Column[Any]) -> ColumnElement[bool]:
+        value = _param(f"p_user_{column.name}", column)
+        # `=` where it can be, so that the primary key's index finds the row.
+        return column.is_not_distinct_from(value) if column.nullable else column == value
+
+    return [same(users.c[name]) for name in _USER_COMPARED]
+
+
+def _user_as_read(user: User) -> dict[str, Any]:
+    return {f"p_user_{n}": v for n, v in _user_values(user).items() if n in _USER_COMPARED}
+
+
+# A compare-and-set: a change read before another commit must not undo it (a
+# password change that would enable again an account disabled meanwhile).
+_UPDATE_USER = (
+    update(users)
+    .where(*_user_unchanged())
+    .values(
+        password_hash=_param("p_new_password_hash", users.c.password_hash),
+        disabled_at=_param("p_new_disabled_at", users.c.disabled_at),
+    )
+)
 # A started session is not revoked: its revoked_at stays NULL.
 _STARTED_SESSION_COLUMNS = tuple(c.name for c in sessions.c if c.name != "revoked_at")
 
@@ -319,15 +352,7 @@ def _start_in_one_statement() -> Select[int]:
     writes nothing.
     """
 
-    def same(column: Column[Any]) -> ColumnElement[bool]:
-        value = _param(f"p_user_{column.name}", column)
-        # `=` where it can be, so that the primary key's index finds the row.
-        return column.is_not_distinct_from(value) if column.nullable else column == value
-
-    # The row still holds the user read before: the columns of a User, as the
-    # `!=` of a read FOR UPDATE compared them (email_canonical is derived).
-    compared = [users.c[name] for name in _USER_COMPARED]
-    locked = select(users.c.id).where(*map(same, compared)).with_for_update().cte("locked")
+    locked = select(users.c.id).where(*_user_unchanged()).with_for_update().cte("locked")
 
     def insert_from(table: Table, prefix: str, names: Sequence[str], source: CTE) -> CTE:
         # One row of bound values per row of `source`: none when it is empty.

@@ -161,18 +161,57 @@ def test_update_persists_a_new_password_hash_and_the_disabled_state(
     changed = replace(user, password_hash="hash$2", disabled_at=T0 + timedelta(hours=1))
 
     with uow_factory() as uow:
-        uow.users.update(changed)
+        assert uow.users.update(changed, was=user)
         uow.commit()
     with uow_factory() as uow:
         assert uow.users.get(user.id) == changed
 
     with uow_factory() as uow:
-        uow.users.update(replace(changed, disabled_at=None))
+        assert uow.users.update(replace(changed, disabled_at=None), was=changed)
         uow.commit()
     with uow_factory() as uow:
         reenabled = uow.users.get(user.id)
         assert reenabled is not None
         assert reenabled.is_active
+
+
+@pytest.mark.parametrize(
+    "meanwhile",
+    [
+        lambda user: replace(user, password_hash="hash$other"),
+        lambda user: replace(user, disabled_at=T0 + timedelta(minutes=1)),
+    ],
+    ids=["password changed", "disabled"],
+)
+def test_an_update_over_a_user_changed_since_it_was_read_writes_nothing(
+    uow_factory: UnitOfWorkFactory, meanwhile: Callable[[User], User]
+) -> None:
+    user = a_user()
+    saved(uow_factory, user)
+    committed = meanwhile(user)
+    with uow_factory() as uow:
+        assert uow.users.update(committed, was=user)
+        uow.commit()
+
+    with uow_factory() as uow:
+        assert not uow.users.update(replace(user, password_hash="hash$stale"), was=user)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.users.get(user.id) == committed
+
+
+def test_an_update_of_a_deleted_user_writes_nothing(uow_factory: UnitOfWorkFactory) -> None:
+    user = a_user()
+    saved(uow_factory, user)
+    with uow_factory() as uow:
+        uow.users.delete(user.id)
+        uow.commit()
+
+    with uow_factory() as uow:
+        assert not uow.users.update(replace(user, password_hash="hash$2"), was=user)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.users.get(user.id) is None
 
 
 def test_deleting_a_user_removes_its_sessions_and_tokens_and_frees_the_email(
@@ -556,8 +595,10 @@ def test_start_adds_a_session_and_its_first_token_while_the_user_is_unchanged(
 @pytest.mark.parametrize(
     "change",
     [
-        lambda uow, user: uow.users.update(replace(user, password_hash="hash$2")),
-        lambda uow, user: uow.users.update(replace(user, disabled_at=T0 + timedelta(minutes=1))),
+        lambda uow, user: uow.users.update(replace(user, password_hash="hash$2"), was=user),
+        lambda uow, user: uow.users.update(
+            replace(user, disabled_at=T0 + timedelta(minutes=1)), was=user
+        ),
         lambda uow, user: uow.users.delete(user.id),
     ],
     ids=["password changed", "disabled", "deleted"],

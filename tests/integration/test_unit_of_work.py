@@ -72,9 +72,9 @@ def test_a_lock_wait_past_the_statement_timeout_raises_service_unavailable(
             uow.users.add(user)
             uow.commit()
         with SqlUnitOfWork(engine) as holder:
-            holder.users.update(user)  # holds the row lock until exit
+            assert holder.users.update(user, was=user)  # holds the row lock until exit
             with pytest.raises(ServiceUnavailable), SqlUnitOfWork(engine) as waiter:
-                waiter.users.update(user)
+                waiter.users.update(user, was=user)
     finally:
         engine.dispose()
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from application.login import LogInCommand
 from application.signup import SignUpCommand
 from domain.errors import InvalidCredentials, InvalidEmail, InvalidRefreshToken, UserNotFound
+from domain.user import Email, User
+from tests.fakes import FakeUserRepository
 from tests.unit.conftest import PASSWORD, World
 
 EMAIL = "alice@example.com"
@@ -132,3 +136,29 @@ def test_operator_actions_are_audited(world: World) -> None:
         {"event": "user_enabled", "user_id": user.id, "session_id": None},
         {"event": "user_deleted", "user_id": user.id, "session_id": None},
     ]
+
+
+@pytest.mark.parametrize("action", ["disable", "enable"])
+def test_a_password_change_committed_after_the_read_is_not_undone(
+    world: World, action: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = world.registered(EMAIL)
+    if action == "enable":
+        user = world.manage_users.disable(EMAIL)
+    changed = replace(user, password_hash=world.hasher.hash("changed meanwhile"))
+    read = FakeUserRepository.get_by_email
+
+    def read_then_the_password_changes(self: FakeUserRepository, email: Email) -> User | None:
+        found = read(self, email)
+        monkeypatch.setattr(FakeUserRepository, "get_by_email", read)  # once
+        # Committed by another unit between this read and the write after it.
+        self._s.users[user.id] = changed
+        return found
+
+    monkeypatch.setattr(FakeUserRepository, "get_by_email", read_then_the_password_changes)
+
+    getattr(world.manage_users, action)(EMAIL)
+
+    stored = world.stored_user(user.id)
+    assert stored.password_hash == changed.password_hash
+    assert stored.is_active is (action == "enable")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from application.login import LogInCommand
@@ -53,6 +55,36 @@ def test_changing_the_password_replaces_the_old_one(world: World) -> None:
 
     assert can_log_in(world, NEW_PASSWORD)
     assert not can_log_in(world, PASSWORD)
+
+
+@pytest.mark.parametrize("meanwhile", ["disabled", "password changed"])
+def test_a_password_change_does_not_undo_what_was_committed_while_it_hashed(
+    world: World, meanwhile: str
+) -> None:
+    pair = world.logged_in(EMAIL, PASSWORD)
+    world.logged_in(EMAIL, PASSWORD)  # another session, which a change would revoke
+    user_id = world.principal(pair).user_id
+    real_hash = world.hasher.hash
+
+    def hash_while_the_account_changes(password: str) -> str:
+        store = world.uow.store
+        user = store.users[user_id]
+        if meanwhile == "disabled":
+            store.users[user_id] = replace(user, disabled_at=world.clock.now())
+        else:
+            store.users[user_id] = replace(user, password_hash=real_hash("changed elsewhere"))
+        return real_hash(password)
+
+    world.hasher.hash = hash_while_the_account_changes  # type: ignore[method-assign]
+
+    with pytest.raises(InvalidToken):
+        change(world, pair, PASSWORD, NEW_PASSWORD)
+
+    after = world.stored_user(user_id)
+    assert after.is_active is (meanwhile != "disabled")
+    assert not world.hasher.verify(NEW_PASSWORD, after.password_hash)
+    # Nothing of the change was written: no session was revoked by it.
+    assert all(s.revoked_at is None for s in world.uow.store.sessions.values())
 
 
 def test_changing_the_password_needs_the_current_one(world: World) -> None:
