@@ -26,7 +26,7 @@ from joserfc.jws import JWSRegistry
 
 from adapters.keys import SUPPORTED_ALGORITHMS, KeySetProvider
 from application.ports import AccessClaims
-from domain.errors import InvalidToken
+from domain.errors import InvalidToken, ServiceUnavailable
 
 MAX_TOKEN_LENGTH = 8192
 MAX_KID_LENGTH = 128
@@ -128,7 +128,8 @@ class JwtAccessTokenSigner:
             raise InvalidToken("access token is malformed")
         try:
             return self._verify(token, now_ts)
-        except InvalidToken:
+        except (InvalidToken, ServiceUnavailable):
+            # Keys that cannot be loaded are an outage (503), not a bad token.
             raise
         except Exception as exc:  # any parsing failure of untrusted input is a 401, never a 500
             raise InvalidToken("access token is malformed") from exc

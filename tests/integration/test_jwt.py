@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from adapters.jwt import JwtAccessTokenSigner
 from adapters.keys import SigningKey, SigningKeySet, generate_signing_key
-from domain.errors import InvalidToken
+from domain.errors import InvalidToken, ServiceUnavailable
 
 ISSUER = "https://auth.example.test"
 AUDIENCE = ("latchkey",)
@@ -436,3 +436,27 @@ def test_an_alg_none_token_is_refused_for_every_algorithm_we_sign_with() -> None
         token = _alg_none("none", "")(make_signer(SigningKeySet.single(key)), key)
         with pytest.raises(InvalidToken):
             make_signer(SigningKeySet.single(key)).verify(token, NOW)
+
+
+class _KeysBehindADownDatabase:
+    """A worker's keys before their first load, while the database is down."""
+
+    def __init__(self, keys: SigningKeySet) -> None:
+        self._keys = keys
+        self.database_down = False
+
+    def current(self, kid: str | None = None) -> SigningKeySet:
+        if self.database_down:
+            raise ServiceUnavailable("the database is unavailable")
+        return self._keys
+
+
+def test_keys_that_cannot_be_loaded_are_an_outage_not_a_bad_token(es256_key: SigningKey) -> None:
+    # A 401 would tell the client to throw a good token away; a 503 to retry.
+    keys = _KeysBehindADownDatabase(SigningKeySet.single(es256_key))
+    signer = JwtAccessTokenSigner(keys, issuer=ISSUER, audience=AUDIENCE, ttl=TTL, leeway=LEEWAY)
+    token, _ = signer.issue(user_id=uuid4(), session_id=uuid4(), client_id="latchkey", now=NOW)
+    keys.database_down = True
+
+    with pytest.raises(ServiceUnavailable):
+        signer.verify(token, NOW)
