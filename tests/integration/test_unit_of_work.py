@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -105,12 +106,24 @@ def test_a_server_that_never_answers_raises_service_unavailable_after_the_connec
             engine.dispose()
 
 
-def _terminate_backends(url: str) -> None:
+def _terminate_backends(url: str, *, wait: bool = False) -> None:
+    """End the database's backends, and with `wait` until they are gone (and so
+    have closed their sockets), as after a server restart."""
     name = make_url(url).database
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
         )
+        deadline = time.monotonic() + 10
+        while wait and time.monotonic() < deadline:
+            left = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
+            ).fetchone()
+            if left is not None and left[0] == 0:
+                return
+            time.sleep(0.02)
+        if wait:
+            raise AssertionError("the backends did not end")
 
 
 def test_a_sqlite_engine_creates_its_directory_and_enforces_foreign_keys_in_wal_mode(
@@ -164,17 +177,16 @@ def test_a_pooled_connection_that_died_while_idle_is_replaced_at_checkout(
         engine.dispose()
 
 
-def test_a_connection_in_steady_use_is_not_pinged_before_each_unit_of_work(
+def test_a_connection_in_steady_use_that_the_server_closed_is_replaced_at_checkout(
     migrated_postgres_url: str,
 ) -> None:
-    # Without a ping the dead connection is found by the first statement: a 503,
-    # after which the pool opens a new one. The ping costs a round trip per request.
+    # Not idle long enough to be pinged (a ping is a round trip per request),
+    # but the server's goodbye is waiting on its socket: the next request
+    # after a restart must not be a 503 (SECURITY.md 26).
     engine = make_engine(migrated_postgres_url, pool_size=1, idle_ping_seconds=3600)
     try:
         _read_a_row(engine)
-        _terminate_backends(migrated_postgres_url)
-        with pytest.raises(ServiceUnavailable):
-            _read_a_row(engine)
+        _terminate_backends(migrated_postgres_url, wait=True)
         _read_a_row(engine)
     finally:
         engine.dispose()
