@@ -34,8 +34,10 @@ SECURITY_EVENTS = (
     "refresh_reuse_detected",
     "logout",
     "password_changed",
+    "password_change_failed",
     "session_revoked",
     "account_deleted",
+    "account_delete_failed",
     "throttled",
 )
 

@@ -8,7 +8,7 @@ from application.authenticate import Principal
 from application.login import throttle_keys
 from application.ports import AuditLog, Clock, LoginThrottle, PasswordHasher, UnitOfWorkFactory
 from application.signup import PasswordRules
-from domain.errors import InvalidCredentials, InvalidToken
+from domain.errors import InvalidCredentials, InvalidToken, TooManyRequests
 from domain.user import User
 
 
@@ -19,12 +19,20 @@ class ChangePasswordCommand:
 
 
 class _NeedsPassword:
+    # What the audit log calls this action's refusals.
+    action = ""
+
     def __init__(
-        self, uow: UnitOfWorkFactory, hasher: PasswordHasher, throttle: LoginThrottle
+        self,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        throttle: LoginThrottle,
+        audit: AuditLog,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
         self._throttle = throttle
+        self._audit = audit
 
     def _confirmed_user(self, principal: Principal, password: str) -> User:
         with self._uow() as uow:
@@ -34,14 +42,26 @@ class _NeedsPassword:
         # The same budget as logging in: a stolen access token must not become
         # a way to guess the password without limit.
         account = throttle_keys(user.email.value, None)
-        self._throttle.reserve(account)
+        try:
+            self._throttle.reserve(account)
+        except TooManyRequests:
+            self._audit.event(
+                "throttled", action=self.action, user_id=user.id, session_id=principal.session_id
+            )
+            raise
         if not self._hasher.verify(password, user.password_hash):
+            # Someone holding the session guesses the password: worth a line.
+            self._audit.event(
+                f"{self.action}_failed", user_id=user.id, session_id=principal.session_id
+            )
             raise InvalidCredentials("current password is wrong")
         self._throttle.reset(account)
         return user
 
 
 class ChangePassword(_NeedsPassword):
+    action = "password_change"
+
     def __init__(
         self,
         uow: UnitOfWorkFactory,
@@ -51,10 +71,9 @@ class ChangePassword(_NeedsPassword):
         clock: Clock,
         audit: AuditLog,
     ) -> None:
-        super().__init__(uow, hasher, throttle)
+        super().__init__(uow, hasher, throttle, audit)
         self._rules = rules
         self._clock = clock
-        self._audit = audit
 
     def __call__(self, principal: Principal, command: ChangePasswordCommand) -> None:
         user = self._confirmed_user(principal, command.current_password)
@@ -72,15 +91,7 @@ class ChangePassword(_NeedsPassword):
 
 
 class DeleteAccount(_NeedsPassword):
-    def __init__(
-        self,
-        uow: UnitOfWorkFactory,
-        hasher: PasswordHasher,
-        throttle: LoginThrottle,
-        audit: AuditLog,
-    ) -> None:
-        super().__init__(uow, hasher, throttle)
-        self._audit = audit
+    action = "account_delete"
 
     def __call__(self, principal: Principal, password: str) -> None:
         user = self._confirmed_user(principal, password)

@@ -266,3 +266,24 @@ def test_a_right_current_password_clears_the_account_counter(world: World) -> No
         change(world, pair, "not the password", NEW_PASSWORD)
     change(world, pair, PASSWORD, NEW_PASSWORD)
     assert world.throttle.failures == {}
+
+
+def test_wrong_current_passwords_and_the_throttle_after_them_are_audited(world: World) -> None:
+    pair = world.logged_in()
+    principal = world.principal(pair)
+    who = {"user_id": principal.user_id, "session_id": principal.session_id}
+    with pytest.raises(InvalidCredentials):
+        change(world, pair, "not the password", NEW_PASSWORD)
+    assert world.audit.events[-1] == {"event": "password_change_failed", **who}
+    with pytest.raises(InvalidCredentials):
+        world.delete_account(principal, "not the password")
+    assert world.audit.events[-1] == {"event": "account_delete_failed", **who}
+    for _ in range(world.throttle.max_failures):
+        with pytest.raises((InvalidCredentials, TooManyRequests)):
+            change(world, pair, "not the password", NEW_PASSWORD)
+
+    with pytest.raises(TooManyRequests):
+        world.delete_account(principal, PASSWORD)
+
+    assert world.audit.events[-1] == {"event": "throttled", "action": "account_delete", **who}
+    assert all("not the password" not in repr(e) for e in world.audit.events)
