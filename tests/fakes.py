@@ -265,9 +265,12 @@ class FakeUnitOfWorkFactory:
     def __init__(self) -> None:
         self.store = Store()
         self.made: list[FakeUnitOfWork] = []
+        # False: every unit is one transaction, autocommit or not, as SQLite's
+        # are; a use case must commit what it keeps on either kind.
+        self.honours_autocommit = True
 
     def __call__(self, *, autocommit: bool = False) -> FakeUnitOfWork:
-        uow = FakeUnitOfWork(self.store, autocommit=autocommit)
+        uow = FakeUnitOfWork(self.store, autocommit=autocommit and self.honours_autocommit)
         self.made.append(uow)
         return uow
 
