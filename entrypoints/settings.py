@@ -132,4 +132,7 @@ class Settings(BaseSettings):
 def _mask_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    parsed = make_url(url)
+    # libpq also takes its password, and a client key's, as URL parameters.
+    hidden = {name: "***" for name in parsed.query if "password" in name.lower()}
+    return parsed.update_query_dict(hidden).render_as_string(hide_password=True)
