@@ -71,12 +71,12 @@ class SealedKeyFactory:
 
     def __init__(self, cipher: SigningKeyCipher, alg: str, seed_pem: str | None = None) -> None:
         self._cipher = cipher
-        self._alg = alg
+        self.alg = alg
         # Parsed now: a seed that does not fit the algorithm stops the start-up.
         self._seed = signing_key_from_pem(seed_pem, alg) if seed_pem else None
 
     def generate(self) -> NewSigningKey:
-        return self._sealed(generate_signing_key(self._alg))
+        return self._sealed(generate_signing_key(self.alg))
 
     def initial(self) -> NewSigningKey:
         return self._sealed(self._seed) if self._seed is not None else self.generate()

@@ -45,23 +45,33 @@ class SigningKeys:
         self._retention = retention
 
     def ensure(self) -> None:
-        """Create a key when none is active (a fresh install); else do nothing.
+        """Make the active key one of the configured algorithm: the first key of
+        a fresh install, a rotation after `LATCHKEY_SIGNING_ALG` changed (the old
+        key stays published for its tokens); else do nothing.
 
-        Safe when several workers start at once: they all try the same next
-        generation, the unique constraint lets one insert win, and the others
-        then read that key.
+        Safe when several workers or instances start at once: they all try the
+        same next generation, the unique constraint lets one insert win, and
+        the others then read that key.
         """
         now = self._clock.now()
         with self._uow() as uow:
             records = uow.signing_keys.list_all()
-            if signing_key(records) is not None:
+            active = signing_key(records)
+            if active is not None and active.alg == self._factory.alg:
                 return
             new = self._factory.initial() if not records else self._factory.generate()
             record = _record(new, next_generation(records), now)
             if not uow.signing_keys.add(record):
                 return  # another worker created it at this moment: theirs is used
+            if active is not None:
+                uow.signing_keys.retire_older(record.generation, now)
             uow.commit()
-        self._audit.event("signing_key_created", kid=record.kid)
+        if active is None:
+            self._audit.event("signing_key_created", kid=record.kid)
+        else:
+            self._audit.event(
+                "signing_key_rotated", kid=record.kid, reason="the configured algorithm changed"
+            )
 
     def rotate(self) -> KeyView:
         """Add a new active key and retire the others; forget keys no longer published.

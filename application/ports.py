@@ -237,6 +237,8 @@ class NewSigningKey:
 class SigningKeyFactory(Protocol):
     """Makes signing keys whose private half is already encrypted for storage."""
 
+    alg: str  # the configured algorithm
+
     def generate(self) -> NewSigningKey:
         """A fresh key for the configured algorithm."""
 

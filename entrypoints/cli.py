@@ -64,7 +64,7 @@ def serve(
     container = _container()
     settings = container.settings()
     with _database_errors_as_exit(settings):
-        _prepare_database(container)
+        prepare_database(container)
     workers = workers or settings.workers
     # The workers read their settings from the environment: they must know how
     # many of them share the machine (each takes its share of the hashing threads).
@@ -99,7 +99,7 @@ def _database_errors_as_exit(settings: Settings) -> Iterator[None]:
         raise _fail(f"the database at {where} is unreachable") from None
 
 
-def _prepare_database(container: Container) -> None:
+def prepare_database(container: Container) -> None:
     settings = container.settings()
     state = schema_state(container.engine())
     if state is SchemaState.BEHIND:
@@ -113,6 +113,8 @@ def _prepare_database(container: Container) -> None:
     # Create the development secrets and the first signing key once, before
     # several workers could race to (they would agree, but why race).
     try:
+        # Also a rotation, when LATCHKEY_SIGNING_ALG no longer names the active key's.
+        container.signing_keys().ensure()
         container.keys().current()
     except KeyDecryptionError as error:
         raise _fail(str(error)) from None

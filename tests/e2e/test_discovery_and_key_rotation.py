@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import stat
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from dependency_injector import providers
 from sqlalchemy import select
 
 from adapters.keys import generate_signing_key
+from adapters.sql.migrate import upgrade
 from adapters.sql.tables import signing_keys
-from tests.e2e.conftest import Api
+from entrypoints.cli import prepare_database
+from entrypoints.container import Container
+from tests.e2e.conftest import Api, build_api, make_settings
 from tests.e2e.oauth_requests import header
 
 RETENTION = timedelta(seconds=900 + 10 + 5)  # access TTL + leeway + reload interval
@@ -96,3 +101,21 @@ SEED = generate_signing_key("ES256")
 def test_a_configured_signing_key_becomes_the_first_key(api: Api) -> None:
     api.signup()
     assert header(api.login()["access_token"])["kid"] == SEED.kid
+
+
+def test_a_changed_signing_algorithm_signs_from_the_next_start(tmp_path: Path) -> None:
+    # API.md: the header's alg is the configured one. The key of the old
+    # algorithm stays in the JWKS for the tokens it signed.
+    url = f"sqlite:///{tmp_path / 'latchkey.db'}"
+    upgrade(url)
+    for alg in ("ES256", "EdDSA"):
+        settings = make_settings(tmp_path, url, signing_alg=alg)
+        container = Container()
+        container.settings.override(providers.Object(settings))
+        prepare_database(container)  # what `latchkey serve` does before it listens
+
+    for api in build_api(settings):
+        api.signup()
+        assert header(api.login()["access_token"])["alg"] == "EdDSA"
+        published = api.client.get("/.well-known/jwks.json").json()["keys"]
+        assert sorted(key["alg"] for key in published) == ["ES256", "EdDSA"]

@@ -101,6 +101,23 @@ def test_when_every_key_is_retired_a_fresh_one_is_made_not_the_seed(
     ]
 
 
+def test_a_changed_algorithm_setting_rotates_to_a_key_of_that_algorithm(
+    world: World, keys: SigningKeys, factory: FakeKeyFactory
+) -> None:
+    keys.ensure()
+    world.clock.advance(60)
+    factory.alg = "EdDSA"  # LATCHKEY_SIGNING_ALG changed, then the service restarted
+
+    keys.ensure()
+    keys.ensure()
+
+    first, second = stored(world)
+    assert (first.alg, first.retired_at) == ("ES256", world.clock.now())
+    assert first.is_published(world.clock.now(), RETENTION)  # its tokens still verify
+    assert (second.alg, second.generation, second.is_active) == ("EdDSA", 2, True)
+    assert world.audit.names().count("signing_key_rotated") == 1
+
+
 def test_rotating_adds_the_next_generation_and_retires_the_others(
     world: World, keys: SigningKeys
 ) -> None:
