@@ -50,6 +50,7 @@ class Refresh:
         with self._uow(autocommit=True) as uow:
             # A lost compare-and-set means a concurrent request spent the token
             # first; judging again then sees its successor (the grace rule).
+            lost_race = False
             for _ in range(2):
                 token, session = _load(uow, digest)
                 if command.client_id is not None and command.client_id != session.client_id:
@@ -63,6 +64,10 @@ class Refresh:
                 )
                 now = self._tokens.clock.now()
                 decision = judge_refresh(token, session, successor, now, self._tokens.policy)
+                if isinstance(decision, RevokeForReuse) and lost_race:
+                    # Spent during this very request, by a parallel one: a race,
+                    # not a replay of an old token (SECURITY.md 3), even with no grace.
+                    raise InvalidRefreshToken("refresh token was spent concurrently")
                 if isinstance(decision, RevokeForReuse):
                     # Committed before raising: the error must not roll the revocation back.
                     uow.sessions.revoke(session.id, now)
@@ -81,6 +86,7 @@ class Refresh:
                 plain, successor = self._tokens.new_refresh_token(session, now)
                 seal = self._tokens.codec.seal(presented, plain)
                 if not uow.refresh_tokens.rotate(token, successor, seal, now):
+                    lost_race = True
                     continue
                 uow.commit()
                 self._audit.event("refresh", user_id=session.user_id, session_id=session.id)

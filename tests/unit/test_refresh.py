@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 
 from application.refresh import RefreshCommand
 from domain.errors import InvalidRefreshToken, InvalidToken, RefreshTokenReused, TooManyRequests
-from domain.session import Session
-from tests.unit.conftest import GRACE, IDLE_TTL, MAX_AGE, REFRESH_BUDGET, World
+from domain.session import RefreshToken, Session
+from tests.fakes import FakeRefreshTokenRepository
+from tests.unit.conftest import (
+    GRACE,
+    IDLE_TTL,
+    MAX_AGE,
+    REFRESH_BUDGET,
+    SESSION_POLICY,
+    World,
+    build_world,
+)
 
 
 def assert_dead(world: World, session: Session, *refresh_tokens: str) -> None:
@@ -367,3 +377,36 @@ def test_refreshes_past_the_budget_of_an_ip_are_refused_before_any_token_is_spen
     assert "throttled" in world.audit.names()
     # Refused before the rotation: the token is still the chain's current one.
     assert world.rotated(token).refresh_token != token
+
+
+@pytest.mark.parametrize("grace", [0, GRACE])
+def test_losing_the_race_to_spend_a_token_never_revokes_its_session(
+    grace: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SECURITY.md 3: parallel refreshes of one token leave the session alive,
+    # whatever the grace (with none, the loser gets a 401, never a revocation).
+    world = build_world(replace(SESSION_POLICY, reuse_grace=timedelta(seconds=grace)))
+    first = world.logged_in()
+    rotate = FakeRefreshTokenRepository.rotate
+
+    def a_parallel_request_wins(
+        self: FakeRefreshTokenRepository,
+        token: RefreshToken,
+        successor: RefreshToken,
+        seal: bytes,
+        now: datetime,
+    ) -> bool:
+        monkeypatch.setattr(FakeRefreshTokenRepository, "rotate", rotate)
+        assert rotate(self, token, successor, seal, now)  # theirs commits first...
+        world.clock.advance(0.001)
+        return False  # ...so ours finds the token spent
+
+    monkeypatch.setattr(FakeRefreshTokenRepository, "rotate", a_parallel_request_wins)
+
+    if grace:
+        assert world.rotated(first).session_id == first.session_id  # handed the successor
+    else:
+        with pytest.raises(InvalidRefreshToken, match="concurrently"):
+            world.rotated(first)
+    assert not world.session_is_revoked(first.session_id)
+    assert "refresh_reuse_detected" not in world.audit.names()
