@@ -7,7 +7,6 @@ here and checked by the use case, which knows the grant.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -56,15 +55,6 @@ class OAuthError(BaseModel):
     error_description: str
 
 
-# RFC 7662 2.2: `token_type` is the access token type of RFC 6749 5.1 (the
-# `Bearer` of token responses); a refresh token is no access token, for which
-# RFC 8693 registered `N_A` ("not applicable").
-TOKEN_TYPES: dict[TokenKind, Literal["Bearer", "N_A"]] = {
-    "access_token": "Bearer",
-    "refresh_token": "N_A",
-}
-
-
 class IntrospectionResponse(BaseModel):
     """RFC 7662 2.2. Only `active` when the token is not live."""
 
@@ -75,7 +65,7 @@ class IntrospectionResponse(BaseModel):
     iat: int | None = None
     iss: str | None = None
     aud: str | list[str] | None = None
-    token_type: Literal["Bearer", "N_A"] | None = None
+    token_type: TokenKind | None = None
     client_id: str | None = None
 
     @classmethod
@@ -91,7 +81,7 @@ class IntrospectionResponse(BaseModel):
             iss=info.issuer,
             # As in the access token: a string for one audience, a list for several.
             aud=info.audience[0] if len(info.audience) == 1 else list(info.audience),
-            token_type=TOKEN_TYPES[info.token_type],
+            token_type=info.token_type,
             client_id=info.client_id,
         )
 

@@ -105,7 +105,7 @@ def test_a_live_access_token_introspects_to_its_full_claim_set(any_api: Api) -> 
         "iat": jwt["iat"],
         "iss": jwt["iss"],
         "aud": jwt["aud"],
-        "token_type": "Bearer",
+        "token_type": "access_token",
         "client_id": "my-spa",
     }
 
@@ -118,8 +118,7 @@ def test_a_live_refresh_token_introspects_as_a_refresh_token_of_its_session(api:
     body = post(api, "introspect", credentials, token=pair["refresh_token"]).json()
 
     assert body["active"] is True
-    # RFC 7662 2.2 names the access token type; a refresh token has none (RFC 8693's N_A).
-    assert body["token_type"] == "N_A"
+    assert body["token_type"] == "refresh_token"
     assert (body["sub"], body["sid"]) == (user["id"], pair["session_id"])
     assert body["exp"] - body["iat"] == pair["refresh_token_expires_in"]
     assert body["iss"] == body["aud"] == "http://127.0.0.1:8000"
