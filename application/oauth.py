@@ -15,13 +15,7 @@ from application.login import LogIn, LogInCommand
 from application.ports import AuditLog, UnitOfWorkFactory
 from application.refresh import Refresh, RefreshCommand
 from application.tokens import TokenPair, TokenServices
-from domain.errors import (
-    InvalidClient,
-    InvalidRefreshToken,
-    InvalidRequest,
-    InvalidToken,
-    UnsupportedGrantType,
-)
+from domain.errors import InvalidRequest, InvalidToken, UnsupportedGrantType
 from domain.session import DEFAULT_CLIENT_ID
 
 TokenKind = Literal["access_token", "refresh_token"]
@@ -184,10 +178,8 @@ class Introspect(_TokenLookup):
 class RevokeToken(_TokenLookup):
     """RFC 7009: a refresh token (spent or not) or an access token ends its whole session.
 
-    Unknown and dead tokens change nothing and raise nothing (RFC 7009 2.2: the
-    answer is 200). A live token of another client is refused, and the client
-    is told (2.1): invalid_grant, or invalid_client when the token's client is
-    a confidential one that did not authenticate.
+    Unknown, dead and foreign tokens change nothing and raise nothing: the
+    endpoint answers 200 whatever the token was, so it reveals nothing either.
     """
 
     def __init__(
@@ -208,15 +200,13 @@ class RevokeToken(_TokenLookup):
         # logging out after a lost refresh response, or a thief; either way
         # ending the session is the safe answer.
         info = self._find(token, hint, spent_ok=True)
-        if info is None:
-            return
         # RFC 7009 2.1: a client may revoke only the tokens issued to it.
-        if client_id is not None and client_id != info.client_id:
-            raise InvalidRefreshToken("the token was issued to another client")
+        if info is None or (client_id is not None and client_id != info.client_id):
+            return
         with self._uow() as uow:
             # RFC 7009 2.1: a confidential client's tokens are revoked only by it.
             if client_id is None and is_confidential(uow, info.client_id):
-                raise InvalidClient("the token's client must authenticate to revoke it")
+                return
             uow.sessions.revoke(info.session_id, self._tokens.clock.now())
             uow.commit()
         self._audit.event("token_revoked", user_id=info.subject, session_id=info.session_id)
