@@ -3,6 +3,7 @@ a fresh install, rotation (`latchkey keys rotate`) and the listing."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -11,6 +12,7 @@ from application.ports import (
     Clock,
     NewSigningKey,
     SigningKeyFactory,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
 from domain.errors import SigningKeyConflict
@@ -51,7 +53,8 @@ class SigningKeys:
 
         Safe when several workers or instances start at once: they all try the
         same next generation, the unique constraint lets one insert win, and
-        the others then read that key.
+        the others then read that key. Instances configured with different
+        algorithms would rotate at each other's starts: configure them alike.
         """
         now = self._clock.now()
         with self._uow() as uow:
@@ -59,12 +62,16 @@ class SigningKeys:
             active = signing_key(records)
             if active is not None and active.alg == self._factory.alg:
                 return
-            new = self._factory.initial() if not records else self._factory.generate()
-            record = _record(new, next_generation(records), now)
-            if not uow.signing_keys.add(record):
-                return  # another worker created it at this moment: theirs is used
-            if active is not None:
-                uow.signing_keys.retire_older(record.generation, now)
+            if active is None:
+                new = self._factory.initial() if not records else self._factory.generate()
+                record = _record(new, next_generation(records), now)
+                if not uow.signing_keys.add(record):
+                    return  # another worker created it at this moment: theirs is used
+            else:
+                rotated = self._rotated(uow, records, self._factory.generate(), now)
+                if rotated is None:
+                    return  # another instance rotated at this moment: theirs is used
+                record = rotated
             uow.commit()
         if active is None:
             self._audit.event("signing_key_created", kid=record.kid)
@@ -80,19 +87,32 @@ class SigningKeys:
         keep verifying until they expire.
         """
         now = self._clock.now()
-        new = self._factory.generate()
+        new = self._factory.generate()  # outside the transaction: an RSA key takes a while
         with self._uow() as uow:
-            records = uow.signing_keys.list_all()
-            record = _record(new, next_generation(records), now)
-            if not uow.signing_keys.add(record):
+            record = self._rotated(uow, uow.signing_keys.list_all(), new, now)
+            if record is None:
                 raise SigningKeyConflict("the signing keys changed meanwhile; rotate again")
-            uow.signing_keys.retire_older(record.generation, now)
-            for old in records:
-                if not old.is_published(now, self._retention):
-                    uow.signing_keys.delete(old.kid)
             uow.commit()
         self._audit.event("signing_key_rotated", kid=record.kid)
         return self._view(record, now)
+
+    def _rotated(
+        self,
+        uow: UnitOfWork,
+        records: Sequence[SigningKeyRecord],
+        new: NewSigningKey,
+        now: datetime,
+    ) -> SigningKeyRecord | None:
+        """`new` made the active key, the others retired, the unpublished ones
+        forgotten; None when another rotation took its generation first."""
+        record = _record(new, next_generation(records), now)
+        if not uow.signing_keys.add(record):
+            return None
+        uow.signing_keys.retire_older(record.generation, now)
+        for old in records:
+            if not old.is_published(now, self._retention):
+                uow.signing_keys.delete(old.kid)
+        return record
 
     def list(self) -> list[KeyView]:
         """Every stored key, newest first."""

@@ -113,9 +113,12 @@ def prepare_database(container: Container) -> None:
     # Create the development secrets and the first signing key once, before
     # several workers could race to (they would agree, but why race).
     try:
-        # Also a rotation, when LATCHKEY_SIGNING_ALG no longer names the active key's.
-        container.signing_keys().ensure()
+        # First: the stored keys open with this instance's key-encryption key.
+        # A mistyped one must stop this start before it stores a key that
+        # every other instance would fail to open.
         container.keys().current()
+        # Then a rotation, when LATCHKEY_SIGNING_ALG no longer names the active key's.
+        container.signing_keys().ensure()
     except KeyDecryptionError as error:
         raise _fail(str(error)) from None
     container.codec()

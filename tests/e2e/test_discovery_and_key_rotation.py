@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import typer
 from dependency_injector import providers
 from sqlalchemy import select
 
@@ -119,3 +120,28 @@ def test_a_changed_signing_algorithm_signs_from_the_next_start(tmp_path: Path) -
         assert header(api.login()["access_token"])["alg"] == "EdDSA"
         published = api.client.get("/.well-known/jwks.json").json()["keys"]
         assert sorted(key["alg"] for key in published) == ["ES256", "EdDSA"]
+
+
+def test_a_start_with_a_wrong_key_encryption_key_stores_no_key(tmp_path: Path) -> None:
+    # Its rotation to a new algorithm would seal the new active key under the
+    # wrong key-encryption key, and every well-configured instance would then
+    # fail to open it.
+    url = f"sqlite:///{tmp_path / 'latchkey.db'}"
+    upgrade(url)
+
+    def start(alg: str, key_encryption_key: str) -> Container:
+        settings = make_settings(
+            tmp_path, url, signing_alg=alg, key_encryption_key=key_encryption_key
+        )
+        container = Container()
+        container.settings.override(providers.Object(settings))
+        prepare_database(container)
+        return container
+
+    container = start("ES256", "the right key-encryption key, 32+")
+    with pytest.raises(typer.Exit):
+        start("EdDSA", "a mistyped key-encryption key, 32+")
+
+    with container.engine().connect() as connection:
+        stored = connection.execute(select(signing_keys.c.alg)).scalars().all()
+    assert stored == ["ES256"]
