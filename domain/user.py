@@ -50,18 +50,26 @@ class Email:
 
 
 def _folded(text: str) -> str:
-    return unicodedata.normalize("NFC", text).casefold()
+    # Canonical caseless matching (Unicode 3.13), kept composed.
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
 
 
 def _unicode_label(label: str) -> str:
-    """A domain label's Unicode form: "xn--mnchen-3ya" is "münchen" (RFC 3492)."""
+    """A domain label's Unicode form: "xn--mnchen-3ya" is "münchen" (RFC 3492).
+
+    Only a true IDNA label is read so: one whose Unicode form is not plain
+    ASCII and encodes back to it ("xn--gmail-" would otherwise pass for "gmail").
+    """
     if not label.startswith("xn--"):
         return label
     try:
-        decoded = codecs.decode(label[4:].encode("ascii"), "punycode")
+        decoded = str(codecs.decode(label[4:].encode("ascii"), "punycode"))
+        encoded = codecs.encode(decoded, "punycode").decode("ascii")
     except (UnicodeError, ValueError):
         return label  # not punycode after all: compared as typed
-    return str(decoded) or label
+    if decoded.isascii() or encoded != label[4:]:
+        return label
+    return decoded
 
 
 @dataclass

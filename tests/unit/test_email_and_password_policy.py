@@ -67,6 +67,16 @@ def test_composed_and_decomposed_accents_are_the_same_address() -> None:
 def test_an_ascii_label_that_is_not_valid_punycode_stays_as_typed() -> None:
     assert Email("bob@xn--.example.com").canonical == "bob@xn--.example.com"
     assert Email("bob@XN--99999999999.example").canonical == "bob@xn--99999999999.example"
+    # Punycode of plain ASCII is no IDNA label: it must not pass for another domain.
+    assert Email("bob@xn--gmail-.com").canonical == "bob@xn--gmail-.com"
+    assert Email("x@a.xn--com-").canonical == "x@a.xn--com-"
+
+
+def test_case_is_folded_as_unicode_compares_without_case() -> None:
+    # Canonical caseless matching (Unicode 3.13): fold the decomposed form.
+    precomposed, decomposed = "\u01f0\u0323@example.com", "J\u0323\u030c@example.com"
+
+    assert Email(precomposed).canonical == Email(decomposed).canonical
 
 
 @given(address=addresses)
