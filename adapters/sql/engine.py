@@ -98,8 +98,8 @@ def _has_input(dbapi_connection: Any) -> bool:
     poller = select.poll()
     try:
         poller.register(dbapi_connection.fileno(), select.POLLIN)
-    except (OSError, ValueError):
-        return True  # closed already: the ping will say so
+    except Exception:  # psycopg's "the connection is closed", or the socket's
+        return True  # the ping then fails, and the connection is replaced
     return bool(poller.poll(0))
 
 

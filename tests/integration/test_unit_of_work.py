@@ -165,6 +165,21 @@ def _read_a_row(engine: Engine) -> None:
         assert uow.users.get(uuid4()) is None
 
 
+def test_a_pooled_connection_closed_on_the_client_side_is_replaced_at_checkout(
+    migrated_postgres_url: str,
+) -> None:
+    engine = make_engine(migrated_postgres_url, pool_size=1, idle_ping_seconds=3600)
+    try:
+        _read_a_row(engine)
+        with engine.connect() as connection:
+            raw = connection.connection.dbapi_connection
+        assert raw is not None
+        raw.close()  # closed while it waits in the pool
+        _read_a_row(engine)
+    finally:
+        engine.dispose()
+
+
 def test_a_pooled_connection_that_died_while_idle_is_replaced_at_checkout(
     migrated_postgres_url: str,
 ) -> None:
