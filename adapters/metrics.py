@@ -32,6 +32,7 @@ SECURITY_EVENTS = (
     "refresh",
     "refresh_retried",
     "refresh_reuse_detected",
+    "refresh_spent_concurrently",
     "logout",
     "password_changed",
     "password_change_failed",

@@ -83,7 +83,12 @@ class ChangePassword(_NeedsPassword):
             # Only over the account as it was checked: a disable, delete or
             # other password change committed since must win.
             if not uow.users.update(replace(user, password_hash=new_hash), was=user):
-                raise InvalidToken("the account changed during the password change")
+                now = uow.users.get(user.id)
+                if now is None or not now.is_active:
+                    raise InvalidToken("the account was disabled or deleted meanwhile")
+                # Changed elsewhere (maybe by the owner, locking out whoever
+                # knew the old one): the password given is no longer current.
+                raise InvalidCredentials("the password changed meanwhile")
             # Whoever else held a session may be the reason for the change.
             uow.sessions.revoke_all(user.id, self._clock.now(), keep=principal.session_id)
             uow.commit()

@@ -66,7 +66,13 @@ class Refresh:
                 decision = judge_refresh(token, session, successor, now, self._tokens.policy)
                 if isinstance(decision, RevokeForReuse) and lost_race:
                     # Spent during this very request, by a parallel one: a race,
-                    # not a replay of an old token (SECURITY.md 3), even with no grace.
+                    # not a replay of an old token (SECURITY.md 3), even with no
+                    # grace. Still worth a line: the other may have been a thief.
+                    self._audit.event(
+                        "refresh_spent_concurrently",
+                        user_id=session.user_id,
+                        session_id=session.id,
+                    )
                     raise InvalidRefreshToken("refresh token was spent concurrently")
                 if isinstance(decision, RevokeForReuse):
                     # Committed before raising: the error must not roll the revocation back.

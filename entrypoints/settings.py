@@ -134,5 +134,5 @@ def _mask_url(url: str) -> str:
 
     parsed = make_url(url)
     # libpq also takes its password, and a client key's, as URL parameters.
-    hidden = {name: "***" for name in parsed.query if "password" in name.lower()}
+    hidden = {name: "masked" for name in parsed.query if "password" in name.lower()}
     return parsed.update_query_dict(hidden).render_as_string(hide_password=True)

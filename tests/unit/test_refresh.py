@@ -408,5 +408,6 @@ def test_losing_the_race_to_spend_a_token_never_revokes_its_session(
     else:
         with pytest.raises(InvalidRefreshToken, match="concurrently"):
             world.rotated(first)
+        assert world.audit.names()[-1] == "refresh_spent_concurrently"
     assert not world.session_is_revoked(first.session_id)
     assert "refresh_reuse_detected" not in world.audit.names()
