@@ -105,8 +105,9 @@ class LogIn:
             if not uow.sessions.start(user, session, refresh):
                 raise InvalidCredentials("account changed during login")
             # The user's row stays locked by `start` until the commit.
-            rehashed = replace(user, password_hash=new_hash or user.password_hash)
-            if new_hash is not None and not uow.users.update(rehashed, was=user):
+            if new_hash is not None and not uow.users.update(
+                replace(user, password_hash=new_hash), was=user
+            ):
                 raise InvalidCredentials("account changed during login")
             uow.commit()
         self._audit.event("login", user_id=user.id, session_id=session.id)

@@ -83,8 +83,8 @@ class ChangePassword(_NeedsPassword):
             # Only over the account as it was checked: a disable, delete or
             # other password change committed since must win.
             if not uow.users.update(replace(user, password_hash=new_hash), was=user):
-                now = uow.users.get(user.id)
-                if now is None or not now.is_active:
+                stored = uow.users.get(user.id)
+                if stored is None or not stored.is_active:
                     raise InvalidToken("the account was disabled or deleted meanwhile")
                 # Changed elsewhere (maybe by the owner, locking out whoever
                 # knew the old one): the password given is no longer current.

@@ -38,9 +38,9 @@ class Email:
     @property
     def canonical(self) -> str:
         """Case-insensitive over the whole address, as users expect, and one
-        address however its characters were typed: composed or decomposed
-        accents (NFC), a domain in Unicode or in its ASCII form (punycode).
-        An ASCII address is simply lower-cased."""
+        address however its characters were typed: Unicode's canonical caseless
+        match (composed or decomposed accents alike), and a domain in Unicode or
+        in its ASCII form (punycode). An ASCII address is simply lower-cased."""
         local, _, domain = self.value.rpartition("@")
         labels = (_unicode_label(label) for label in _folded(domain).split("."))
         return f"{_folded(local)}@{'.'.join(_folded(label) for label in labels)}"

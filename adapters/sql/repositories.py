@@ -340,6 +340,7 @@ _UPDATE_USER = (
         disabled_at=_param("p_new_disabled_at", users.c.disabled_at),
     )
 )
+
 # A started session is not revoked: its revoked_at stays NULL.
 _STARTED_SESSION_COLUMNS = tuple(c.name for c in sessions.c if c.name != "revoked_at")
 
