@@ -8,6 +8,7 @@ onto another row does not open.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from adapters.keys import SigningKey, generate_signing_key, signing_key_from_pem
 from application.ports import NewSigningKey
+from domain.signing_key import SigningKeyRecord
 
 MIN_KEY_BYTES = 32
 _VERSION = b"\x01"
@@ -29,13 +31,15 @@ class KeyDecryptionError(ValueError):
 
 
 class SigningKeyCipher:
-    def __init__(self, key_encryption_key: bytes) -> None:
-        if len(key_encryption_key) < MIN_KEY_BYTES:
-            raise ValueError(f"the key-encryption key must be at least {MIN_KEY_BYTES} bytes")
-        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(
-            key_encryption_key
-        )
-        self._aead = AESGCM(derived)
+    """Seals under `key_encryption_key`; opens under it or under `previous`.
+
+    The previous key-encryption key, while one is being replaced, lets every
+    instance open the keys whether or not `latchkey keys reseal` ran yet.
+    """
+
+    def __init__(self, key_encryption_key: bytes, previous: bytes | None = None) -> None:
+        self._aead = _aead(key_encryption_key)
+        self._openers = [self._aead] + ([_aead(previous)] if previous is not None else [])
 
     def seal(self, key: SigningKey) -> bytes:
         # A random 96-bit nonce per seal: keys are sealed a handful of times in
@@ -49,13 +53,12 @@ class SigningKeyCipher:
         if len(sealed) < header + _TAG_BYTES or not sealed.startswith(_VERSION):
             raise KeyDecryptionError(f"signing key {kid} is not a sealed key")
         nonce, ciphertext = sealed[len(_VERSION) : header], sealed[header:]
-        try:
-            pem = self._aead.decrypt(nonce, ciphertext, _bound_to(kid, alg))
-        except InvalidTag:
+        pem = _first_opening(self._openers, nonce, ciphertext, _bound_to(kid, alg))
+        if pem is None:
             raise KeyDecryptionError(
                 f"signing key {kid} does not decrypt: LATCHKEY_KEY_ENCRYPTION_KEY is not "
                 "the key it was stored with"
-            ) from None
+            )
         key = signing_key_from_pem(pem.decode("ascii"), alg)
         if key.kid != kid:
             raise KeyDecryptionError(f"signing key {kid} holds another key")
@@ -81,8 +84,31 @@ class SealedKeyFactory:
     def initial(self) -> NewSigningKey:
         return self._sealed(self._seed) if self._seed is not None else self.generate()
 
+    def resealed(self, key: SigningKeyRecord) -> bytes:
+        return self._cipher.seal(self._cipher.open(key.kid, key.alg, key.sealed_private_key))
+
     def _sealed(self, key: SigningKey) -> NewSigningKey:
         return NewSigningKey(kid=key.kid, alg=key.alg, sealed_private_key=self._cipher.seal(key))
+
+
+def _aead(key_encryption_key: bytes) -> AESGCM:
+    if len(key_encryption_key) < MIN_KEY_BYTES:
+        raise ValueError(f"the key-encryption key must be at least {MIN_KEY_BYTES} bytes")
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(
+        key_encryption_key
+    )
+    return AESGCM(derived)
+
+
+def _first_opening(
+    openers: Sequence[AESGCM], nonce: bytes, ciphertext: bytes, bound_to: bytes
+) -> bytes | None:
+    for aead in openers:
+        try:
+            return aead.decrypt(nonce, ciphertext, bound_to)
+        except InvalidTag:
+            continue
+    return None
 
 
 def _bound_to(kid: str, alg: str) -> bytes:

@@ -114,6 +114,20 @@ class SigningKeys:
                 uow.signing_keys.delete(old.kid)
         return record
 
+    def reseal(self) -> int:
+        """Seal every stored key again under the current key-encryption key (the
+        step after changing it, while the previous one still opens them); how many.
+
+        One transaction: either every key moves to the new key-encryption key or none.
+        """
+        with self._uow() as uow:
+            records = uow.signing_keys.list_all()
+            for record in records:
+                uow.signing_keys.set_sealed(record.kid, self._factory.resealed(record))
+            uow.commit()
+        self._audit.event("signing_keys_resealed", count=len(records))
+        return len(records)
+
     def list(self) -> list[KeyView]:
         """Every stored key, newest first."""
         now = self._clock.now()

@@ -117,6 +117,9 @@ class SigningKeyRepository(Protocol):
 
     def delete(self, kid: str) -> None: ...
 
+    def set_sealed(self, kid: str, sealed_private_key: bytes) -> None:
+        """Store the key's private half sealed anew (under another key-encryption key)."""
+
 
 class UnitOfWork(Protocol):
     """One transaction. Rolls back on exit unless `commit()` was called.
@@ -244,6 +247,10 @@ class SigningKeyFactory(Protocol):
 
     def initial(self) -> NewSigningKey:
         """The first key of a fresh install: the configured seed key, else a fresh one."""
+
+    def resealed(self, key: SigningKeyRecord) -> bytes:
+        """The stored key's private half sealed again under the current
+        key-encryption key; raises when it opens under none of the configured ones."""
 
 
 class LiveSessions(Protocol):

@@ -241,6 +241,17 @@ def keys_rotate() -> None:
     )
 
 
+@keys.command("reseal")
+def keys_reseal() -> None:
+    """Seal every stored signing key again under LATCHKEY_KEY_ENCRYPTION_KEY; keys
+    sealed under LATCHKEY_PREVIOUS_KEY_ENCRYPTION_KEY open too (docs/deployment.md)."""
+    try:
+        count = _container().signing_keys().reseal()
+    except KeyDecryptionError as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"{count} signing keys sealed under the current key-encryption key")
+
+
 @keys.command("list")
 def keys_list(as_json: JsonOption = False) -> None:
     """List the signing keys, newest first, with when retired ones leave the JWKS."""

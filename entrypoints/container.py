@@ -52,6 +52,11 @@ def key_encryption_key(settings: Settings) -> bytes:
     return load_or_create_secret(settings.data_dir / "key-encryption-key")
 
 
+def previous_key_encryption_key(settings: Settings) -> bytes | None:
+    previous = settings.previous_key_encryption_key
+    return previous.get_secret_value().encode() if previous is not None else None
+
+
 def signing_key_seed(settings: Settings) -> str | None:
     return settings.signing_key.get_secret_value() if settings.signing_key else None
 
@@ -123,7 +128,9 @@ class Container(containers.DeclarativeContainer):
     )
     policy = providers.ThreadSafeSingleton(session_policy, settings)
     key_cipher = providers.ThreadSafeSingleton(
-        SigningKeyCipher, providers.ThreadSafeSingleton(key_encryption_key, settings)
+        SigningKeyCipher,
+        providers.ThreadSafeSingleton(key_encryption_key, settings),
+        providers.ThreadSafeSingleton(previous_key_encryption_key, settings),
     )
     key_retention = providers.ThreadSafeSingleton(signing_key_retention, settings)
     signing_keys = providers.Factory(

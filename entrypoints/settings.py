@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # At least 32 characters (e.g. `openssl rand -base64 32`); AES-GCM seals
     # the private signing keys stored in the database under a key derived from it.
     key_encryption_key: SecretStr | None = Field(default=None, min_length=32)
+    # While the key-encryption key is being replaced: the one before, which
+    # still opens the keys until `latchkey keys reseal` has sealed them anew.
+    previous_key_encryption_key: SecretStr | None = Field(default=None, min_length=32)
     refresh_token_key: SecretStr | None = None
 
     password_min_length: int = Field(default=12, ge=8, le=1024)

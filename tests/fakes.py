@@ -208,6 +208,11 @@ class FakeSigningKeyRepository:
     def delete(self, kid: str) -> None:
         self._s.signing_keys.pop(kid, None)
 
+    def set_sealed(self, kid: str, sealed_private_key: bytes) -> None:
+        key = self._s.signing_keys.get(kid)
+        if key is not None:
+            self._s.signing_keys[kid] = replace(key, sealed_private_key=sealed_private_key)
+
 
 class FakeUnitOfWork:
     """Works on a private copy of the store; commit publishes it.
@@ -448,6 +453,9 @@ class FakeKeyFactory:
     def generate(self) -> NewSigningKey:
         kid = f"key-{next(self._n)}"
         return NewSigningKey(kid=kid, alg=self.alg, sealed_private_key=f"sealed {kid}".encode())
+
+    def resealed(self, key: SigningKeyRecord) -> bytes:
+        return b"resealed " + key.sealed_private_key
 
     def initial(self) -> NewSigningKey:
         if self.seed_kid is None:

@@ -76,6 +76,13 @@ class SqlSigningKeyRepository:
     def delete(self, kid: str) -> None:
         self._conn.execute(delete(signing_keys).where(signing_keys.c.kid == kid))
 
+    def set_sealed(self, kid: str, sealed_private_key: bytes) -> None:
+        self._conn.execute(
+            update(signing_keys)
+            .where(signing_keys.c.kid == kid)
+            .values(sealed_private_key=sealed_private_key)
+        )
+
 
 def _client(row: Row[Any]) -> ServiceClient:
     return ServiceClient(

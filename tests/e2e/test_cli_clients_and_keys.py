@@ -114,3 +114,26 @@ def test_serve_refuses_to_start_when_the_stored_keys_do_not_decrypt(env: dict[st
     assert result.returncode == 1
     assert "LATCHKEY_KEY_ENCRYPTION_KEY is not the key it was stored with" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_key_encryption_key_is_replaced_by_resealing_under_the_new_one(
+    env: dict[str, str],
+) -> None:
+    old = {**env, "LATCHKEY_KEY_ENCRYPTION_KEY": "a" * 32}
+    new = {**env, "LATCHKEY_KEY_ENCRYPTION_KEY": "b" * 32}
+    assert run(old, "migrate").returncode == 0
+    assert run(old, "keys", "rotate").returncode == 0
+    assert run(old, "keys", "rotate").returncode == 0
+
+    wrong = run({**new, "LATCHKEY_PREVIOUS_KEY_ENCRYPTION_KEY": "c" * 32}, "keys", "reseal")
+    assert wrong.returncode == 1
+    assert "does not decrypt" in wrong.stderr
+    resealed = run({**new, "LATCHKEY_PREVIOUS_KEY_ENCRYPTION_KEY": "a" * 32}, "keys", "reseal")
+    assert resealed.returncode == 0, resealed.stderr
+    assert "2 signing keys" in resealed.stdout
+
+    # The old key no longer opens them: serve refuses it, as any wrong key.
+    refused = run(old, "serve", "--port", "1")
+    assert refused.returncode == 1
+    assert "is not the key it was stored with" in refused.stderr
+    assert "a" * 32 not in refused.stdout + refused.stderr + resealed.stdout + resealed.stderr

@@ -21,6 +21,7 @@ from domain.errors import InvalidToken, ServiceUnavailable, SigningKeyConflict
 from tests.fakes import FakeAuditLog, FakeClock
 
 KEK = bytes(range(32))
+NEW_KEK = bytes(range(100, 132))
 RETENTION = timedelta(seconds=915)
 USER, SESSION = uuid4(), uuid4()
 
@@ -48,6 +49,18 @@ def test_a_key_sealed_under_another_encryption_key_does_not_open() -> None:
 
     with pytest.raises(KeyDecryptionError, match="LATCHKEY_KEY_ENCRYPTION_KEY"):
         SigningKeyCipher(bytes(range(1, 33))).open(key.kid, "ES256", sealed)
+
+
+def test_while_the_encryption_key_changes_the_previous_one_opens_and_the_new_one_seals() -> None:
+    key = generate_signing_key("ES256")
+    sealed_before = SigningKeyCipher(KEK).seal(key)
+    changing = SigningKeyCipher(NEW_KEK, previous=KEK)
+
+    assert changing.open(key.kid, "ES256", sealed_before).private_pem() == key.private_pem()
+    sealed_now = changing.seal(key)
+    assert SigningKeyCipher(NEW_KEK).open(key.kid, "ES256", sealed_now).kid == key.kid
+    with pytest.raises(KeyDecryptionError):
+        SigningKeyCipher(KEK).open(key.kid, "ES256", sealed_now)
 
 
 def test_a_sealed_key_moved_to_another_row_or_damaged_does_not_open() -> None:
@@ -95,8 +108,9 @@ class Instance:
         clock: FakeClock,
         reload_interval: float = 3600,
         unknown_kid_gap: float = UNKNOWN_KID_RELOAD_GAP_SECONDS,
+        cipher: SigningKeyCipher | None = None,
     ) -> None:
-        cipher = SigningKeyCipher(KEK)
+        cipher = cipher or SigningKeyCipher(KEK)
         self.signing_keys = SigningKeys(
             uow, SealedKeyFactory(cipher, "ES256"), clock, FakeAuditLog(), RETENTION
         )
@@ -265,3 +279,54 @@ def test_two_rotations_at_once_never_leave_two_active_keys(
         stored = uow.signing_keys.list_all()
     assert len([k for k in stored if k.is_active]) == 1
     assert len({k.generation for k in stored}) == len(stored)
+
+
+def test_resealing_moves_every_stored_key_to_the_new_encryption_key(
+    sql_uow_factory: UnitOfWorkFactory,
+) -> None:
+    clock = FakeClock()
+    before = Instance(sql_uow_factory, clock)
+    token = before.token()
+    before.signing_keys.rotate()  # two keys: the token's, retired, and the active one
+    changing = SigningKeyCipher(NEW_KEK, previous=KEK)
+
+    assert Instance(sql_uow_factory, clock, cipher=changing).signing_keys.reseal() == 2
+
+    after = Instance(sql_uow_factory, clock, cipher=SigningKeyCipher(NEW_KEK))
+    assert after.accepts(token)
+    assert after.accepts(after.token())
+    with pytest.raises(KeyDecryptionError):
+        Instance(sql_uow_factory, clock).keys.current()  # the old key no longer opens them
+
+
+def test_resealing_with_a_key_that_opens_none_changes_nothing(
+    sql_uow_factory: UnitOfWorkFactory,
+) -> None:
+    clock = FakeClock()
+    Instance(sql_uow_factory, clock).keys.current()
+    with sql_uow_factory() as uow:
+        stored = [k.sealed_private_key for k in uow.signing_keys.list_all()]
+    wrong = SigningKeyCipher(NEW_KEK, previous=bytes(range(200, 232)))
+
+    with pytest.raises(KeyDecryptionError):
+        Instance(sql_uow_factory, clock, cipher=wrong).signing_keys.reseal()
+
+    with sql_uow_factory() as uow:
+        assert [k.sealed_private_key for k in uow.signing_keys.list_all()] == stored
+
+
+def test_an_instance_that_cannot_open_a_new_key_serves_on_with_the_keys_it_has(
+    sql_uow_factory: UnitOfWorkFactory,
+) -> None:
+    # Another instance rotated under a key-encryption key this one lacks: it
+    # keeps signing and verifying with what it loaded (and logs an error).
+    clock = FakeClock()
+    lagging = Instance(sql_uow_factory, clock)
+    token = lagging.token()
+    changed = Instance(sql_uow_factory, clock, cipher=SigningKeyCipher(NEW_KEK, previous=KEK))
+    changed.signing_keys.rotate()
+
+    lagging.keys.reload()
+
+    assert lagging.accepts(token)
+    assert lagging.accepts(lagging.token())

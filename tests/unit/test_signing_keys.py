@@ -3,6 +3,7 @@ first key of a fresh install and rotation (over the in-memory fakes)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -161,3 +162,27 @@ def test_listing_shows_each_key_newest_first_with_when_it_leaves_the_jwks(
     assert [v.kid for v in views] == [k.kid for k in reversed(stored(world))]
     world.clock.advance(RETENTION.total_seconds())
     assert [v.status for v in keys.list()] == ["active", "dropped", "dropped"]
+
+
+def test_resealing_seals_every_stored_key_again_and_changes_nothing_else(
+    world: World, keys: SigningKeys
+) -> None:
+    keys.ensure()
+    keys.rotate()
+    before = stored(world)
+
+    assert keys.reseal() == 2
+
+    after = stored(world)
+    assert [replace(k, sealed_private_key=b"") for k in after] == [
+        replace(k, sealed_private_key=b"") for k in before
+    ]
+    assert [k.sealed_private_key for k in after] == [
+        b"resealed " + k.sealed_private_key for k in before
+    ]
+    assert world.audit.events[-1] == {
+        "event": "signing_keys_resealed",
+        "user_id": None,
+        "session_id": None,
+        "count": 2,
+    }
