@@ -31,15 +31,21 @@ class KeyDecryptionError(ValueError):
 
 
 class SigningKeyCipher:
-    """Seals under `key_encryption_key`; opens under it or under `previous`.
+    """Seals under `key_encryption_key`; opens under it or under `other`.
 
-    The previous key-encryption key, while one is being replaced, lets every
-    instance open the keys whether or not `latchkey keys reseal` ran yet.
+    While the key-encryption key is being replaced, every instance knows both
+    (docs/deployment.md): any key opens everywhere, whichever sealed it and
+    whether or not `latchkey keys reseal` ran yet.
     """
 
-    def __init__(self, key_encryption_key: bytes, previous: bytes | None = None) -> None:
+    def __init__(self, key_encryption_key: bytes, other: bytes | None = None) -> None:
         self._aead = _aead(key_encryption_key)
-        self._openers = [self._aead] + ([_aead(previous)] if previous is not None else [])
+        self._openers = [self._aead] + ([_aead(other)] if other is not None else [])
+        self._not_the_key = (
+            "neither LATCHKEY_KEY_ENCRYPTION_KEY nor LATCHKEY_OTHER_KEY_ENCRYPTION_KEY is"
+            if other is not None
+            else "LATCHKEY_KEY_ENCRYPTION_KEY is not"
+        )
 
     def seal(self, key: SigningKey) -> bytes:
         # A random 96-bit nonce per seal: keys are sealed a handful of times in
@@ -56,7 +62,7 @@ class SigningKeyCipher:
         pem = _first_opening(self._openers, nonce, ciphertext, _bound_to(kid, alg))
         if pem is None:
             raise KeyDecryptionError(
-                f"signing key {kid} does not decrypt: LATCHKEY_KEY_ENCRYPTION_KEY is not "
+                f"signing key {kid} does not decrypt: {self._not_the_key} "
                 "the key it was stored with"
             )
         key = signing_key_from_pem(pem.decode("ascii"), alg)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from adapters.io_guard import allow_io
-from adapters.key_encryption import KeyDecryptionError, SigningKeyCipher
+from adapters.key_encryption import SigningKeyCipher
 from adapters.keys import SigningKey, SigningKeySet
 from application.ports import Clock, UnitOfWorkFactory
 from domain.errors import ServiceUnavailable
@@ -97,14 +97,6 @@ class DatabaseKeySet:
                 raise
             # Keep signing and verifying with the keys we have; try again later.
             log.warning("signing keys could not be reloaded: the database is unavailable")
-            keys = self._keys
-        except KeyDecryptionError as error:
-            if self._keys is None:
-                raise
-            # A key sealed under a key-encryption key this instance lacks (one
-            # being replaced: docs/deployment.md). Serving on with the keys we
-            # have beats failing every request; the operator must hear of it.
-            log.error("signing keys could not be reloaded: %s", error)
             keys = self._keys
         self._keys = keys
         self._loaded_at = time.monotonic()

@@ -244,10 +244,10 @@ def keys_rotate() -> None:
 @keys.command("reseal")
 def keys_reseal() -> None:
     """Seal every stored signing key again under LATCHKEY_KEY_ENCRYPTION_KEY; keys
-    sealed under LATCHKEY_PREVIOUS_KEY_ENCRYPTION_KEY open too (docs/deployment.md)."""
+    sealed under LATCHKEY_OTHER_KEY_ENCRYPTION_KEY open too (docs/deployment.md)."""
     try:
         count = _container().signing_keys().reseal()
-    except KeyDecryptionError as error:
+    except (KeyDecryptionError, DomainError) as error:
         raise _fail(str(error)) from None
     typer.echo(f"{count} signing keys sealed under the current key-encryption key")
 

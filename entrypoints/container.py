@@ -52,9 +52,9 @@ def key_encryption_key(settings: Settings) -> bytes:
     return load_or_create_secret(settings.data_dir / "key-encryption-key")
 
 
-def previous_key_encryption_key(settings: Settings) -> bytes | None:
-    previous = settings.previous_key_encryption_key
-    return previous.get_secret_value().encode() if previous is not None else None
+def other_key_encryption_key(settings: Settings) -> bytes | None:
+    other = settings.other_key_encryption_key
+    return other.get_secret_value().encode() if other is not None else None
 
 
 def signing_key_seed(settings: Settings) -> str | None:
@@ -130,7 +130,7 @@ class Container(containers.DeclarativeContainer):
     key_cipher = providers.ThreadSafeSingleton(
         SigningKeyCipher,
         providers.ThreadSafeSingleton(key_encryption_key, settings),
-        providers.ThreadSafeSingleton(previous_key_encryption_key, settings),
+        providers.ThreadSafeSingleton(other_key_encryption_key, settings),
     )
     key_retention = providers.ThreadSafeSingleton(signing_key_retention, settings)
     signing_keys = providers.Factory(

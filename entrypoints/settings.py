@@ -70,9 +70,9 @@ class Settings(BaseSettings):
     # At least 32 characters (e.g. `openssl rand -base64 32`); AES-GCM seals
     # the private signing keys stored in the database under a key derived from it.
     key_encryption_key: SecretStr | None = Field(default=None, min_length=32)
-    # While the key-encryption key is being replaced: the one before, which
-    # still opens the keys until `latchkey keys reseal` has sealed them anew.
-    previous_key_encryption_key: SecretStr | None = Field(default=None, min_length=32)
+    # While the key-encryption key is being replaced (docs/deployment.md): a
+    # second one that opens stored keys too, and never seals.
+    other_key_encryption_key: SecretStr | None = Field(default=None, min_length=32)
     refresh_token_key: SecretStr | None = None
 
     password_min_length: int = Field(default=12, ge=8, le=1024)
@@ -92,6 +92,21 @@ class Settings(BaseSettings):
     @classmethod
     def _issuer_has_no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _other_key_encryption_key_beside_a_given_one(self) -> Settings:
+        # Without a given key-encryption key a development one would be made up,
+        # and `keys reseal` would seal every key under it, on one machine only.
+        other = self.other_key_encryption_key
+        if other is not None and self.key_encryption_key is None:
+            raise ValueError(
+                "LATCHKEY_OTHER_KEY_ENCRYPTION_KEY needs LATCHKEY_KEY_ENCRYPTION_KEY to be set"
+            )
+        if other is not None and self.key_encryption_key == other:
+            raise ValueError(
+                "LATCHKEY_OTHER_KEY_ENCRYPTION_KEY must differ from LATCHKEY_KEY_ENCRYPTION_KEY"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_needs_its_secrets(self) -> Settings:

@@ -125,10 +125,10 @@ def test_the_key_encryption_key_is_replaced_by_resealing_under_the_new_one(
     assert run(old, "keys", "rotate").returncode == 0
     assert run(old, "keys", "rotate").returncode == 0
 
-    wrong = run({**new, "LATCHKEY_PREVIOUS_KEY_ENCRYPTION_KEY": "c" * 32}, "keys", "reseal")
+    wrong = run({**new, "LATCHKEY_OTHER_KEY_ENCRYPTION_KEY": "c" * 32}, "keys", "reseal")
     assert wrong.returncode == 1
     assert "does not decrypt" in wrong.stderr
-    resealed = run({**new, "LATCHKEY_PREVIOUS_KEY_ENCRYPTION_KEY": "a" * 32}, "keys", "reseal")
+    resealed = run({**new, "LATCHKEY_OTHER_KEY_ENCRYPTION_KEY": "a" * 32}, "keys", "reseal")
     assert resealed.returncode == 0, resealed.stderr
     assert "2 signing keys" in resealed.stdout
 
