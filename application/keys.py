@@ -116,7 +116,7 @@ class SigningKeys:
 
     def reseal(self) -> int:
         """Seal every stored key again under the current key-encryption key (the
-        step after changing it, while the previous one still opens them); how many.
+        step after changing it, while the other one still opens them); how many.
 
         One transaction: either every key moves to the new key-encryption key or none.
         """
