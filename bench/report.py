@@ -24,7 +24,8 @@ def median(values: Sequence[float]) -> float:
 @dataclass
 class Figure:
     """One row of the table. The target applies to `ratio` when there is a
-    ceiling, else to `value`; `met` is None when the figure could not be measured."""
+    ceiling, else to `value`; `met` is None when the figure could not be
+    measured, or was measured only in part (`incomplete` says how)."""
 
     key: str
     name: str
@@ -40,6 +41,7 @@ class Figure:
     met: bool | None = None
     runs: list[float] = field(default_factory=list)
     note: str = ""
+    incomplete: str = ""
 
     def judge(self, extra_condition: bool = True) -> None:
         judged = self.ratio if self.ceiling_name is not None else self.value
@@ -48,6 +50,10 @@ class Figure:
             return
         within = judged >= self.target if self.better == "higher" else judged <= self.target
         self.met = within and extra_condition
+        if self.met and self.incomplete:
+            # Within the target so far, but not over all that the target names:
+            # not shown, so not met either. A miss counts whatever the length.
+            self.met = None
 
     def set_ratio(self, value: float, ceiling: float, unit: str) -> None:
         self.value, self.ceiling, self.ceiling_unit = value, ceiling, unit
@@ -62,7 +68,9 @@ def _number(value: float | None, unit: str = "") -> str:
 
 
 def result_text(figure: Figure) -> str:
-    return "n/a" if figure.met is None else "met" if figure.met else "NOT MET"
+    if figure.met is None:
+        return "incomplete" if figure.incomplete else "n/a"
+    return "met" if figure.met else "NOT MET"
 
 
 def table(figures: Sequence[Figure]) -> str:

@@ -766,6 +766,9 @@ def measure_all(ctx: Context, figures: dict[str, Figure]) -> dict[str, Any]:
         )
         if run.capped:
             figure.note += f"; stopped by the {cap:.0f} s time cap before {o.rss_refreshes:,}"
+            figure.incomplete = (
+                f"{run.refreshes:,} of the {o.rss_refreshes:,} refreshes within the time budget"
+            )
         if run.peak_since_start:
             figure.note += "; VmHWM could not be reset: the peak counts from the worker's start"
         figure.judge(extra_condition=run.flat)
