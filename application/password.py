@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import NoReturn
 
 from application.authenticate import Principal
 from application.login import throttle_keys
-from application.ports import AuditLog, Clock, LoginThrottle, PasswordHasher, UnitOfWorkFactory
+from application.ports import (
+    AuditLog,
+    Clock,
+    LoginThrottle,
+    PasswordHasher,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from application.signup import PasswordRules
 from domain.errors import InvalidCredentials, InvalidToken, TooManyRequests
 from domain.user import User
@@ -83,12 +91,7 @@ class ChangePassword(_NeedsPassword):
             # Only over the account as it was checked: a disable, delete or
             # other password change committed since must win.
             if not uow.users.update(replace(user, password_hash=new_hash), was=user):
-                stored = uow.users.get(user.id)
-                if stored is None or not stored.is_active:
-                    raise InvalidToken("the account was disabled or deleted meanwhile")
-                # Changed elsewhere (maybe by the owner, locking out whoever
-                # knew the old one): the password given is no longer current.
-                raise InvalidCredentials("the password changed meanwhile")
+                _changed_meanwhile(uow, user)
             # Whoever else held a session may be the reason for the change.
             uow.sessions.revoke_all(user.id, self._clock.now(), keep=principal.session_id)
             uow.commit()
@@ -101,6 +104,22 @@ class DeleteAccount(_NeedsPassword):
     def __call__(self, principal: Principal, password: str) -> None:
         user = self._confirmed_user(principal, password)
         with self._uow() as uow:
+            # As for a password change: only the account as it was checked. An
+            # "update" to the same values is the compare-and-set, and holds the
+            # row until the delete commits. The owner changing the password
+            # while a thief's delete hashed must stop that delete.
+            if not uow.users.update(user, was=user):
+                _changed_meanwhile(uow, user)
             uow.users.delete(user.id)
             uow.commit()
         self._audit.event("account_deleted", user_id=user.id, session_id=principal.session_id)
+
+
+def _changed_meanwhile(uow: UnitOfWork, user: User) -> NoReturn:
+    """Why a compare-and-set over `user`, as read before the hash, found it changed."""
+    stored = uow.users.get(user.id)
+    if stored is None or not stored.is_active:
+        raise InvalidToken("the account was disabled or deleted meanwhile")
+    # Changed elsewhere (maybe by the owner, locking out whoever knew the old
+    # one): the password given is no longer current.
+    raise InvalidCredentials("the password changed meanwhile")

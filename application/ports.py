@@ -81,12 +81,14 @@ class RefreshTokenRepository(Protocol):
     def rotate(
         self, token: RefreshToken, successor: RefreshToken, seal: bytes, now: datetime
     ) -> bool:
-        """Atomic compare-and-set: spend `token` only if it is unspent, naming
-        `successor` (sealed as `seal`) as what it became; insert `successor`;
-        record the use of the session at `now`.
+        """Atomic compare-and-set: spend `token` only if it is unspent and its
+        session not revoked, naming `successor` (sealed as `seal`) as what it
+        became; insert `successor`; record the use of the session at `now`.
 
         Returns False, with nothing written, when another request spent it
-        first. Two concurrent callers can never both get True.
+        first or revoked its session since it was read (a logout must not be
+        followed by a new pair for the session it ended). Two concurrent
+        callers can never both get True.
         """
 
 

@@ -156,15 +156,16 @@ class FakeRefreshTokenRepository:
     ) -> bool:
         # The stored token decides, not the caller's copy, which may be stale.
         stored = self._s.tokens.get(token.id)
+        session = self._s.sessions.get(token.session_id)
         if stored is None or stored.rotated_at is not None:
+            return False
+        if session is None or session.revoked_at is not None:
             return False
         self._s.tokens[token.id] = replace(
             stored, rotated_at=now, successor_id=successor.id, successor_seal=seal
         )
         self._s.tokens[successor.id] = successor
-        session = self._s.sessions.get(token.session_id)
-        if session is not None:
-            self._s.sessions[session.id] = session.used(now)
+        self._s.sessions[session.id] = session.used(now)
         return True
 
 

@@ -100,6 +100,9 @@ class SqlUserRepository:
         # SQLite connection without the foreign_keys pragma would leave orphans.
         self._on_revoke()
         owned = select(sessions.c.id).where(sessions.c.user_id == user_id)
+        # The sessions are locked before their tokens, in the order a rotation
+        # locks them (_SESSION_NOT_REVOKED): the other order could deadlock.
+        self._conn.execute(owned.with_for_update())
         self._conn.execute(delete(refresh_tokens).where(refresh_tokens.c.session_id.in_(owned)))
         self._conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
         self._conn.execute(delete(users).where(users.c.id == user_id))
@@ -268,11 +271,21 @@ _TOKEN_WITH_SESSION = (
 _SUCCESSOR_COLUMNS = ("id", "session_id", "token_hash", "issued_at", "expires_at")
 
 
+# The session is locked as the rotation's first step, in the mode its touch
+# takes anyway (PostgreSQL; SQLite has no row locks and renders no clause): a
+# revocation committed after the read makes the spend match nothing, and one
+# that comes later waits for the rotation and then revokes its successor too.
+_SESSION_NOT_REVOKED = exists(
+    select(sessions.c.id)
+    .where(sessions.c.id == bindparam("p_session_id"), sessions.c.revoked_at.is_(None))
+    .with_for_update(key_share=True)
+)
 _SPEND = (
     update(refresh_tokens)
     .where(
         refresh_tokens.c.id == bindparam("p_token_id"),
         refresh_tokens.c.rotated_at.is_(None),
+        _SESSION_NOT_REVOKED,
     )
     .values(
         rotated_at=_param("p_now", refresh_tokens.c.rotated_at),

@@ -24,6 +24,8 @@ from tests.e2e.oauth_requests import (
 def test_revoking_a_refresh_token_ends_its_session(any_api: Api) -> None:
     any_api.signup()
     pair = password_grant(any_api)
+    # Cached as live now: the revocation must reach the cache, not only the table.
+    assert any_api.me(pair["access_token"]).status_code == 200
 
     response = post(any_api, "revoke", token=pair["refresh_token"], token_type_hint="refresh_token")
 

@@ -30,6 +30,8 @@ def test_reusing_a_rotated_token_after_the_grace_window_revokes_the_whole_sessio
     api.signup()
     first = api.login()
     second = api.refresh(first["refresh_token"]).json()
+    # Cached as live now: the revocation must reach the cache, not only the table.
+    assert api.me(second["access_token"]).status_code == 200
     api.clock.advance(11)
     replay = api.refresh(first["refresh_token"])
     assert replay.status_code == 401

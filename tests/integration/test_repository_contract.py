@@ -428,6 +428,34 @@ def test_rotating_an_unknown_token_writes_nothing(uow_factory: UnitOfWorkFactory
         assert uow.sessions.get(session.id) == session
 
 
+def test_a_token_of_a_session_revoked_since_it_was_read_is_not_rotated(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    # SECURITY.md 5: a logout that commits between a refresh's read and its
+    # write must not be followed by a new pair for the session it ended.
+    user = a_user()
+    session = a_session(user)
+    token = a_token(session)
+    saved(uow_factory, user, session, token)
+    now = T0 + timedelta(minutes=1)
+    successor = a_token(session, issued_at=now, expires_at=now + timedelta(days=7))
+    with uow_factory() as uow:
+        read = uow.refresh_tokens.get_with_session(token.token_hash)
+    with uow_factory() as uow:
+        uow.sessions.revoke(session.id, now)
+        uow.commit()
+
+    assert read is not None
+    with uow_factory() as uow:
+        assert not uow.refresh_tokens.rotate(read[0], successor, b"seal", now)
+        uow.commit()
+
+    with uow_factory() as uow:
+        assert uow.refresh_tokens.get(token.id) == token
+        assert uow.refresh_tokens.get(successor.id) is None
+        assert uow.sessions.get(session.id) == replace(session, revoked_at=now)
+
+
 def test_datetimes_read_back_as_aware_utc_equal_to_what_was_stored(
     uow_factory: UnitOfWorkFactory,
 ) -> None:

@@ -189,6 +189,37 @@ def test_deleting_the_account_needs_the_password(world: World) -> None:
     assert refreshes(world, pair)
 
 
+@pytest.mark.parametrize("meanwhile", ["disabled", "password changed"])
+def test_an_account_deletion_does_not_go_through_what_was_committed_while_it_hashed(
+    world: World, meanwhile: str
+) -> None:
+    # A thief with the old password asks to delete; while its hash runs the
+    # owner changes the password (or an operator disables the account).
+    pair = world.logged_in(EMAIL, PASSWORD)
+    user_id = world.principal(pair).user_id
+    real_verify = world.hasher.verify
+
+    def verify_while_the_account_changes(password: str, password_hash: str) -> bool:
+        store = world.uow.store
+        user = store.users[user_id]
+        if meanwhile == "disabled":
+            store.users[user_id] = replace(user, disabled_at=world.clock.now())
+        else:
+            store.users[user_id] = replace(user, password_hash=world.hasher.hash("the owner's"))
+        return real_verify(password, password_hash)
+
+    world.hasher.verify = verify_while_the_account_changes  # type: ignore[method-assign]
+
+    expected = InvalidToken if meanwhile == "disabled" else InvalidCredentials
+    with pytest.raises(expected):
+        world.delete_account(world.principal(pair), PASSWORD)
+
+    assert user_id in world.store.users
+    # Nothing of the deletion was written: the session and its token remain.
+    assert [s.id for s in world.store.sessions.values()] == [pair.session_id]
+    assert len(world.store.tokens) == 1
+
+
 def test_deleting_the_account_removes_the_user_and_every_session(world: World) -> None:
     phone = world.logged_in(EMAIL, PASSWORD)
     laptop = world.logged_in(EMAIL, PASSWORD)

@@ -411,3 +411,32 @@ def test_losing_the_race_to_spend_a_token_never_revokes_its_session(
         assert world.audit.names()[-1] == "refresh_spent_concurrently"
     assert not world.session_is_revoked(first.session_id)
     assert "refresh_reuse_detected" not in world.audit.names()
+
+
+def test_a_refresh_whose_session_is_revoked_mid_flight_gets_no_pair(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SECURITY.md 5: a logout committed after the refresh read the token, and
+    # before it wrote, ends the session; no new pair may come out of it.
+    first = world.logged_in()
+    rotate = FakeRefreshTokenRepository.rotate
+
+    def a_logout_commits_first(
+        self: FakeRefreshTokenRepository,
+        token: RefreshToken,
+        successor: RefreshToken,
+        seal: bytes,
+        now: datetime,
+    ) -> bool:
+        stored = world.store.sessions[token.session_id]
+        world.store.sessions[stored.id] = replace(stored, revoked_at=now)
+        return rotate(self, token, successor, seal, now)
+
+    monkeypatch.setattr(FakeRefreshTokenRepository, "rotate", a_logout_commits_first)
+    tokens_before = set(world.store.tokens)
+
+    with pytest.raises(InvalidRefreshToken):
+        world.rotated(first)
+
+    assert set(world.store.tokens) == tokens_before
+    assert "refresh" not in world.audit.names()

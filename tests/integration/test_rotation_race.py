@@ -1,0 +1,65 @@
+"""A refresh racing a revocation of its session on PostgreSQL: while a logout
+holds the session's row, the rotation waits for it, then spends nothing once
+the logout has committed (SECURITY.md 5: refused at once, even mid-flight)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from adapters.sql.engine import make_engine
+from adapters.sql.migrate import upgrade
+from adapters.sql.unit_of_work import SqlUnitOfWork
+from tests.integration.test_login_race import _waiting_on_a_lock
+from tests.integration.test_repository_contract import T0, a_session, a_token, a_user
+
+REVOCATIONS = {
+    "logged out": "UPDATE sessions SET revoked_at = now() WHERE id = :id",
+    "deleted": "DELETE FROM sessions WHERE id = :id",
+}
+
+
+@pytest.mark.parametrize("revocation", list(REVOCATIONS))
+def test_a_rotation_waiting_on_a_revocation_spends_nothing(
+    postgres_url: str, revocation: str
+) -> None:
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    try:
+        user = a_user()
+        session = a_session(user)
+        token = a_token(session)
+        with SqlUnitOfWork(engine) as uow:
+            uow.users.add(user)
+            uow.sessions.add(session)
+            uow.refresh_tokens.add(token)
+            uow.commit()
+        now = T0 + timedelta(minutes=1)
+        successor = a_token(session, issued_at=now, expires_at=now + timedelta(days=7))
+
+        def rotate() -> bool:
+            with SqlUnitOfWork(engine) as uow:
+                rotated = uow.refresh_tokens.rotate(token, successor, b"seal", now)
+                uow.commit()
+            return rotated
+
+        with engine.connect() as revoking, ThreadPoolExecutor(max_workers=1) as pool:
+            # A deleted session takes its tokens with it, as deleting an account does.
+            if revocation == "deleted":
+                revoking.execute(
+                    text("DELETE FROM refresh_tokens WHERE session_id = :id"), {"id": session.id}
+                )
+            # Uncommitted: the row stays locked.
+            revoking.execute(text(REVOCATIONS[revocation]), {"id": session.id})
+            rotation = pool.submit(rotate)
+            _waiting_on_a_lock(engine)
+            revoking.commit()
+            assert rotation.result(timeout=10) is False
+
+        with SqlUnitOfWork(engine) as uow:
+            assert uow.refresh_tokens.get(successor.id) is None
+    finally:
+        engine.dispose()
