@@ -78,7 +78,9 @@ class ClientAuthenticator:
             raise InvalidClient("client authentication required")
         client = self._clients.get(presented.client_id)
         stored = client.secret_hash if client is not None else _NO_SUCH_DIGEST
-        if not self._secrets.matches(presented.secret, stored) or client is None:
+        # Compared whatever the client, so that the time taken tells nothing.
+        matched = self._secrets.matches(presented.secret, stored)
+        if client is None or client.is_deleted or not matched:
             raise InvalidClient("unknown client or wrong secret")
         return client
 
@@ -98,7 +100,10 @@ class ClientAuthenticator:
 
 
 def is_confidential(uow: UnitOfWork, client_id: str) -> bool:
-    """Whether `client_id` names a registered service client (one with a secret)."""
+    """Whether `client_id` names a registered service client (one with a secret).
+
+    A deleted one still does: its tokens need credentials that no longer work.
+    """
     return client_id != DEFAULT_CLIENT_ID and uow.clients.get(client_id) is not None
 
 
@@ -144,8 +149,12 @@ class ManageClients:
             return uow.clients.list_all()
 
     def delete(self, client_id: str) -> None:
+        """The client's secret stops working, and the sessions it started end:
+        their refresh tokens would otherwise need no secret any more."""
+        now = self._clock.now()
         with self._uow() as uow:
-            if not uow.clients.delete(client_id):
+            if not uow.clients.delete(client_id, now):
                 raise ClientNotFound("no such client")
+            uow.sessions.revoke_for_client(client_id, now)
             uow.commit()
         self._audit.event("client_deleted", client_id=client_id)

@@ -58,6 +58,9 @@ class SessionRepository(Protocol):
     def revoke_all(self, user_id: UUID, now: datetime, keep: UUID | None = None) -> None:
         """Revoke every live session of the user except `keep`."""
 
+    def revoke_for_client(self, client_id: str, now: datetime) -> None:
+        """Revoke every live session that the client `client_id` started."""
+
     def start(self, user: User, session: Session, first_token: RefreshToken) -> bool:
         """Atomic: add `session` and its `first_token` only while the stored user
         is still exactly `user`, keeping that row locked until the commit.
@@ -95,13 +98,15 @@ class RefreshTokenRepository(Protocol):
 class ClientRepository(Protocol):
     def add(self, client: ServiceClient) -> None: ...
 
-    def get(self, client_id: str) -> ServiceClient | None: ...
+    def get(self, client_id: str) -> ServiceClient | None:
+        """The client of that id, deleted ones included (`is_deleted`)."""
 
     def list_all(self) -> Sequence[ServiceClient]:
-        """Every service client, oldest first."""
+        """Every service client not deleted, oldest first."""
 
-    def delete(self, client_id: str) -> bool:
-        """False when there was no such client."""
+    def delete(self, client_id: str, now: datetime) -> bool:
+        """Mark the client deleted at `now`; its secret never matches again.
+        False when there was no such client, or it was deleted already."""
 
 
 class SigningKeyRepository(Protocol):

@@ -9,6 +9,8 @@ from domain.errors import InvalidInput, InvalidRequest
 
 MAX_CLIENT_ID_LENGTH = 255
 MAX_CLIENT_NAME_LENGTH = 255
+# What a deleted client's secret hash becomes: no secret's digest is empty.
+DELETED_SECRET_HASH = ""
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,13 @@ class ServiceClient:
     name: str
     secret_hash: str
     created_at: datetime
+    # Deleted clients are kept, so that their id can never be taken again:
+    # not by a public client naming itself so, nor by anyone's refresh token.
+    deleted_at: datetime | None = None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
 
 
 def check_client_name(name: str) -> str:

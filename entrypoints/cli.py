@@ -219,7 +219,7 @@ def clients_list(as_json: JsonOption = False) -> None:
 
 @clients.command("delete")
 def clients_delete(client_id: str) -> None:
-    """Delete a service client; its secret stops working at once."""
+    """Delete a service client: its secret stops working and its sessions end at once."""
     try:
         _container().manage_clients().delete(client_id)
     except DomainError as error:

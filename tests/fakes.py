@@ -23,7 +23,7 @@ from application.ports import (
     SigningKeyRepository,
     UserRepository,
 )
-from domain.client import ServiceClient
+from domain.client import DELETED_SECRET_HASH, ServiceClient
 from domain.errors import EmailTaken, InvalidRefreshToken, InvalidToken, TooManyRequests
 from domain.session import RefreshToken, Session, check_first_token
 from domain.signing_key import SigningKeyRecord
@@ -122,6 +122,11 @@ class FakeSessionRepository:
             if session.user_id == user_id and session.id != keep:
                 self.revoke(session.id, now)
 
+    def revoke_for_client(self, client_id: str, now: datetime) -> None:
+        for session in list(self._s.sessions.values()):
+            if session.client_id == client_id:
+                self.revoke(session.id, now)
+
     def start(self, user: User, session: Session, first_token: RefreshToken) -> bool:
         check_first_token(user.id, session, first_token)
         if self._s.users.get(user.id) != user:
@@ -180,10 +185,17 @@ class FakeClientRepository:
         return self._s.clients.get(client_id)
 
     def list_all(self) -> Sequence[ServiceClient]:
-        return sorted(self._s.clients.values(), key=lambda c: (c.created_at, c.id))
+        live = [c for c in self._s.clients.values() if not c.is_deleted]
+        return sorted(live, key=lambda c: (c.created_at, c.id))
 
-    def delete(self, client_id: str) -> bool:
-        return self._s.clients.pop(client_id, None) is not None
+    def delete(self, client_id: str, now: datetime) -> bool:
+        client = self._s.clients.get(client_id)
+        if client is None or client.is_deleted:
+            return False
+        self._s.clients[client_id] = replace(
+            client, deleted_at=now, secret_hash=DELETED_SECRET_HASH
+        )
+        return True
 
 
 class FakeSigningKeyRepository:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.sql.repositories import savepoint
 from adapters.sql.tables import service_clients, signing_keys
-from domain.client import ServiceClient
+from domain.client import DELETED_SECRET_HASH, ServiceClient
 from domain.signing_key import SigningKeyRecord
 
 
@@ -30,6 +30,7 @@ class SqlClientRepository:
                 name=client.name,
                 secret_hash=client.secret_hash,
                 created_at=client.created_at,
+                deleted_at=client.deleted_at,
             )
         )
 
@@ -39,12 +40,20 @@ class SqlClientRepository:
         return _client(row) if row is not None else None
 
     def list_all(self) -> Sequence[ServiceClient]:
-        query = select(service_clients).order_by(service_clients.c.created_at, service_clients.c.id)
+        query = (
+            select(service_clients)
+            .where(service_clients.c.deleted_at.is_(None))
+            .order_by(service_clients.c.created_at, service_clients.c.id)
+        )
         return [_client(row) for row in self._conn.execute(query)]
 
-    def delete(self, client_id: str) -> bool:
+    def delete(self, client_id: str, now: datetime) -> bool:
         result = self._conn.execute(
-            delete(service_clients).where(service_clients.c.id == client_id)
+            update(service_clients)
+            .where(service_clients.c.id == client_id, service_clients.c.deleted_at.is_(None))
+            # No digest is empty: the secret stops matching on instances of a
+            # release before the deleted_at column too (a rolling upgrade).
+            .values(deleted_at=now, secret_hash=DELETED_SECRET_HASH)
         )
         return result.rowcount == 1
 
@@ -86,7 +95,11 @@ class SqlSigningKeyRepository:
 
 def _client(row: Row[Any]) -> ServiceClient:
     return ServiceClient(
-        id=row.id, name=row.name, secret_hash=row.secret_hash, created_at=row.created_at
+        id=row.id,
+        name=row.name,
+        secret_hash=row.secret_hash,
+        created_at=row.created_at,
+        deleted_at=row.deleted_at,
     )
 
 

@@ -165,6 +165,14 @@ class SqlSessionRepository:
             statement = statement.where(sessions.c.id != keep)
         self._conn.execute(statement.values(revoked_at=now))
 
+    def revoke_for_client(self, client_id: str, now: datetime) -> None:
+        self._on_revoke()
+        self._conn.execute(
+            update(sessions)
+            .where(sessions.c.client_id == client_id, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
     def start(self, user: User, session: Session, first_token: RefreshToken) -> bool:
         check_first_token(user.id, session, first_token)
         if self._conn.dialect.name == "postgresql":

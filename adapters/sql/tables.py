@@ -115,6 +115,7 @@ service_clients = Table(
     Column("name", String(255), nullable=False),
     Column("secret_hash", String(128), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("deleted_at", UtcDateTime, nullable=True),
 )
 
 signing_keys = Table(

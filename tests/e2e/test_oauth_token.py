@@ -304,3 +304,25 @@ def test_a_confidential_clients_refresh_token_is_worthless_without_its_credentia
         api, "token", credentials, grant_type="refresh_token", refresh_token=token
     )
     assert with_credentials.status_code == 200, with_credentials.text
+
+
+def test_a_deleted_clients_sessions_end_and_nobody_can_take_its_id(any_api: Api) -> None:
+    # Deleting a client whose secret leaked must not turn its refresh tokens
+    # into bearer tokens that need no secret, nor free its id for a public client.
+    api = any_api
+    api.signup()
+    granted, credentials = confidential_grant(api)
+    client_id = claims(granted["access_token"])["client_id"]
+    assert api.me(granted["access_token"]).status_code == 200  # cached as live
+
+    api.container.manage_clients().delete(client_id)
+
+    assert api.refresh(granted["refresh_token"]).status_code == 401
+    assert api.me(granted["access_token"]).status_code == 401
+    token = granted["refresh_token"]
+    old_secret = post(api, "token", credentials, grant_type="refresh_token", refresh_token=token)
+    assert_oauth_error(old_secret, 401, "invalid_client")
+    as_public = post(
+        api, "token", grant_type="password", username=EMAIL, password=PASSWORD, client_id=client_id
+    )
+    assert_oauth_error(as_public, 401, "invalid_client")

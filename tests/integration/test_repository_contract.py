@@ -14,7 +14,7 @@ from uuid import uuid4
 import pytest
 
 from application.ports import UnitOfWork, UnitOfWorkFactory
-from domain.client import ServiceClient
+from domain.client import DELETED_SECRET_HASH, ServiceClient
 from domain.errors import EmailTaken
 from domain.session import RefreshToken, Session
 from domain.signing_key import SigningKeyRecord
@@ -521,13 +521,38 @@ def test_deleting_a_client_says_whether_it_existed(uow_factory: UnitOfWorkFactor
         uow.clients.add(kept)
         uow.commit()
 
+    now = T0 + timedelta(minutes=1)
     with uow_factory() as uow:
-        assert uow.clients.delete(doomed.id)
-        assert not uow.clients.delete(doomed.id)
+        assert uow.clients.delete(doomed.id, now)
+        assert not uow.clients.delete(doomed.id, now)
+        assert not uow.clients.delete("no such client", now)
         uow.commit()
     with uow_factory() as uow:
-        assert uow.clients.get(doomed.id) is None
+        # Kept, so that the id stays taken; its secret hash matches no secret.
+        assert uow.clients.get(doomed.id) == replace(
+            doomed, deleted_at=now, secret_hash=DELETED_SECRET_HASH
+        )
         assert list(uow.clients.list_all()) == [kept]
+
+
+def test_revoking_the_sessions_of_a_client_leaves_the_others_alone(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    of_client = a_session(user, client_id="svc-1")
+    other = a_session(user, client_id="svc-2")
+    revoked_before = a_session(user, client_id="svc-1", revoked_at=T0)
+    saved(uow_factory, user, of_client, other, revoked_before)
+    now = T0 + timedelta(minutes=1)
+
+    with uow_factory() as uow:
+        uow.sessions.revoke_for_client("svc-1", now)
+        uow.commit()
+
+    with uow_factory() as uow:
+        assert uow.sessions.get(of_client.id) == replace(of_client, revoked_at=now)
+        assert uow.sessions.get(other.id) == other
+        assert uow.sessions.get(revoked_before.id) == revoked_before
 
 
 # Signing keys

@@ -11,7 +11,13 @@ from application.clients import (
     PresentedClient,
     presented_client,
 )
-from domain.errors import ClientNotFound, InvalidClient, InvalidInput
+from domain.errors import (
+    ClientNotFound,
+    InvalidClient,
+    InvalidInput,
+    InvalidRefreshToken,
+    InvalidToken,
+)
 from tests.fakes import FakeClientSecrets
 from tests.unit.conftest import World
 
@@ -65,6 +71,32 @@ def test_clients_are_listed_oldest_first_and_deleted_by_id(
     with pytest.raises(ClientNotFound):
         clients.delete(first.id)
     assert "client_deleted" in world.audit.names()
+
+
+def test_deleting_a_client_ends_its_sessions_and_its_id_stays_taken(
+    world: World, clients: ManageClients, authenticator: ClientAuthenticator
+) -> None:
+    created = clients.create("billing")
+    client_id = created.client.id
+    # A session that the client started, and one of another client.
+    its = world.logged_in(client_id=client_id)
+    other = world.logged_in(client_id="my-spa")
+    world.rotated(its, client_id=client_id)  # with its credentials, before
+
+    clients.delete(client_id)
+
+    # Its refresh tokens do not become bearer tokens that need no secret...
+    with pytest.raises(InvalidRefreshToken):
+        world.rotated(its)
+    with pytest.raises(InvalidToken):
+        world.principal(its)
+    # ...its secret no longer works, and nobody can name themselves after it.
+    with pytest.raises(InvalidClient):
+        authenticator.authenticate(PresentedClient(client_id, created.secret))
+    with pytest.raises(InvalidClient):
+        authenticator.identify(PresentedClient(client_id))
+    assert world.principal(other).session_id == other.session_id
+    assert list(clients.list()) == []
 
 
 def test_a_client_authenticates_with_its_secret_only(
