@@ -236,10 +236,20 @@ class CachedTokenVerifier:
         self._entries: dict[bytes, AccessClaims] = {}
 
     def issue(
-        self, *, user_id: UUID, session_id: UUID, client_id: str, now: datetime
+        self,
+        *,
+        user_id: UUID,
+        session_id: UUID,
+        client_id: str,
+        now: datetime,
+        not_after: datetime | None = None,
     ) -> tuple[str, datetime]:
         return self._inner.issue(
-            user_id=user_id, session_id=session_id, client_id=client_id, now=now
+            user_id=user_id,
+            session_id=session_id,
+            client_id=client_id,
+            now=now,
+            not_after=not_after,
         )
 
     def verify(self, token: str, now: datetime) -> AccessClaims:

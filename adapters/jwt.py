@@ -101,11 +101,20 @@ class JwtAccessTokenSigner:
         self._leeway = leeway.total_seconds()
 
     def issue(
-        self, *, user_id: UUID, session_id: UUID, client_id: str, now: datetime
+        self,
+        *,
+        user_id: UUID,
+        session_id: UUID,
+        client_id: str,
+        now: datetime,
+        not_after: datetime | None = None,
     ) -> tuple[str, datetime]:
         key = self._keys.current().active
         issued_at = int(_timestamp(now))
         expires = issued_at + int(self._ttl.total_seconds())
+        if not_after is not None:
+            # Offline verifiers cannot see the session end: the token must not outlive it.
+            expires = min(expires, int(_timestamp(not_after)))
         header = {"alg": key.alg, "typ": TOKEN_TYPE, "kid": key.kid}
         claims = {
             "iss": self._issuer,

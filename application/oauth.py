@@ -126,6 +126,10 @@ class _TokenLookup:
             claims = self._authenticate(token).claims
         except InvalidToken:
             return None
+        if claims.expires_at <= self._tokens.clock.now():
+            # The leeway is for other clocks than ours; judging our own token
+            # on our own clock, past `exp` is not active (RFC 7662 2.2).
+            return None
         return TokenInfo(
             token_type=ACCESS_TOKEN,
             subject=claims.subject,

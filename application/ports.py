@@ -200,9 +200,16 @@ class AccessClaims:
 
 class AccessTokenSigner(Protocol):
     def issue(
-        self, *, user_id: UUID, session_id: UUID, client_id: str, now: datetime
+        self,
+        *,
+        user_id: UUID,
+        session_id: UUID,
+        client_id: str,
+        now: datetime,
+        not_after: datetime | None = None,
     ) -> tuple[str, datetime]:
-        """A signed access token and its expiry."""
+        """A signed access token and its expiry: the configured lifetime from
+        `now`, but never past `not_after` (its session's end)."""
 
     def verify(self, token: str, now: datetime) -> AccessClaims:
         """Check signature, algorithm, typ, iss, aud and times; raise InvalidToken."""

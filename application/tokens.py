@@ -46,7 +46,11 @@ class TokenServices:
         self, session: Session, refresh_plain: str, refresh: RefreshToken, now: datetime
     ) -> TokenPair:
         access, access_expires_at = self.signer.issue(
-            user_id=session.user_id, session_id=session.id, client_id=session.client_id, now=now
+            user_id=session.user_id,
+            session_id=session.id,
+            client_id=session.client_id,
+            now=now,
+            not_after=session.expires_at,
         )
         return TokenPair(
             access_token=access,

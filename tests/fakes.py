@@ -350,20 +350,27 @@ class FakeSigner:
         self.issued: dict[str, AccessClaims] = {}
 
     def issue(
-        self, *, user_id: UUID, session_id: UUID, client_id: str, now: datetime
+        self,
+        *,
+        user_id: UUID,
+        session_id: UUID,
+        client_id: str,
+        now: datetime,
+        not_after: datetime | None = None,
     ) -> tuple[str, datetime]:
         token = "at." + secrets.token_hex(8)
+        expires_at = min(now + self.ttl, not_after) if not_after else now + self.ttl
         self.issued[token] = AccessClaims(
             subject=user_id,
             session_id=session_id,
             client_id=client_id,
             jti=token,
             issued_at=now,
-            expires_at=now + self.ttl,
+            expires_at=expires_at,
             issuer="test",
             audience=("latchkey",),
         )
-        return token, now + self.ttl
+        return token, expires_at
 
     def verify(self, token: str, now: datetime) -> AccessClaims:
         claims = self.issued.get(token)

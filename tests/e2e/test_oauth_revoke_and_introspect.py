@@ -124,6 +124,19 @@ def test_a_live_refresh_token_introspects_as_a_refresh_token_of_its_session(api:
     assert body["client_id"] == "latchkey"
 
 
+def test_an_access_token_past_its_exp_is_inactive_within_the_leeway_too(api: Api) -> None:
+    # The leeway forgives other clocks; introspection judges our own token on
+    # our own clock (RFC 7662 2.2: active only before its expiration time).
+    api.signup()
+    pair = password_grant(api)
+    credentials = basic(*service_client(api))
+    api.clock.advance(900 + 5)  # past exp, within the 10 s leeway
+
+    body = post(api, "introspect", credentials, token=pair["access_token"]).json()
+
+    assert body == {"active": False}
+
+
 def test_anything_not_live_is_active_false_and_nothing_else(any_api: Api) -> None:
     api = any_api
     api.signup()

@@ -205,6 +205,20 @@ def test_a_token_expired_within_the_leeway_still_verifies(signer: JwtAccessToken
     assert signer.verify(token, expires_at + timedelta(seconds=5)).subject == USER
 
 
+def test_a_token_never_outlives_the_end_it_is_given(signer: JwtAccessTokenSigner) -> None:
+    # The session's absolute end, when it comes before the token's own lifetime ends.
+    soon = NOW + timedelta(seconds=30)
+    token, expires_at = signer.issue(
+        user_id=USER, session_id=SESSION, client_id="latchkey", now=NOW, not_after=soon
+    )
+    assert expires_at == soon.replace(microsecond=0)
+    assert signer.verify(token, NOW).expires_at == expires_at
+    _, unbounded = signer.issue(
+        user_id=USER, session_id=SESSION, client_id="latchkey", now=NOW, not_after=NOW + TTL * 2
+    )
+    assert unbounded == NOW.replace(microsecond=0) + TTL
+
+
 def test_a_token_expired_beyond_the_leeway_is_refused(signer: JwtAccessTokenSigner) -> None:
     token, expires_at = signer.issue(
         user_id=USER, session_id=SESSION, client_id="latchkey", now=NOW
