@@ -34,6 +34,7 @@ from entrypoints.http.provided import Provided, container_of
 from entrypoints.http.request_only import request_only
 from entrypoints.http.responses import json_response
 from entrypoints.http.schemas import TokenPairResponse
+from entrypoints.http.throttling import client_ip
 
 FORM_URLENCODED = "application/x-www-form-urlencoded"
 MAX_FIELDS = 1000  # Starlette's bound for a form
@@ -210,7 +211,7 @@ async def token(
         password=form.password,
         refresh_token=form.refresh_token,
         device_name=user_agent[:255] if user_agent else None,
-        client_ip=request.client.host if request.client else None,
+        client_ip=client_ip(request),
     )
     # The password grant hashes: the threads kept for that; anything else, the default ones.
     if form.grant_type == "password":

@@ -70,6 +70,18 @@ def test_an_ip_is_throttled_after_max_failures_over_any_accounts(api: Api) -> No
     assert login(client_at(api, "203.0.113.9")).status_code == 200
 
 
+def test_the_addresses_of_one_ipv6_network_share_the_failures_of_an_ip(api: Api) -> None:
+    # One host commonly holds a whole /64: a new address each try must not
+    # buy a new budget.
+    api.signup()
+    for n in range(MAX_FAILURES):
+        stuffer = client_at(api, f"2001:db8:1:2::{n + 1:x}")
+        assert login(stuffer, email=f"user{n}@example.com").status_code == 401
+
+    assert_throttled(login(client_at(api, "2001:db8:1:2::ffff")))
+    assert login(client_at(api, "2001:db8:1:3::1")).status_code == 200
+
+
 def test_signups_past_the_budget_of_an_ip_get_429(api: Api) -> None:
     crowd = client_at(api, "198.51.100.7")
     for n in range(3):
