@@ -109,6 +109,11 @@ class RequestPipeline:
         max_bytes = self.max_bytes
         received = 0
         started = False
+        head = scope["method"] == "HEAD"
+        if head:
+            # RFC 9110 9.3.2: HEAD is GET without the body (health probes use
+            # it). FastAPI's routes answer only the methods they name.
+            scope = {**scope, "method": "GET"}
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -124,6 +129,8 @@ class RequestPipeline:
             if message["type"] == "http.response.start":
                 started = True
                 message = {**message, "headers": [*message.get("headers", ()), id_header]}
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         try:

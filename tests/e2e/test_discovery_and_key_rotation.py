@@ -145,3 +145,22 @@ def test_a_start_with_a_wrong_key_encryption_key_stores_no_key(tmp_path: Path) -
     with container.engine().connect() as connection:
         stored = connection.execute(select(signing_keys.c.alg)).scalars().all()
     assert stored == ["ES256"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/healthz", "/readyz", "/.well-known/jwks.json", "/.well-known/oauth-authorization-server"],
+)
+def test_every_get_route_answers_head_with_the_headers_of_get_and_no_body(
+    api: Api, path: str
+) -> None:
+    # RFC 9110 9.1: a general-purpose server supports GET and HEAD.
+    got, head = api.client.get(path), api.client.head(path)
+
+    assert (head.status_code, head.content) == (got.status_code, b"")
+    for name in ("content-type", "content-length", "cache-control"):
+        assert head.headers.get(name) == got.headers.get(name)
+
+
+def test_head_on_a_route_without_get_is_405(api: Api) -> None:
+    assert api.client.head("/v1/auth/login").status_code == 405

@@ -17,6 +17,10 @@ def test_a_real_server_signs_up_logs_in_refreshes_and_logs_out(tmp_path: Path) -
     ):
         assert client.get("/healthz").status_code == 200
         assert client.get("/readyz").status_code == 200
+        # RFC 9110 9.1: GET and HEAD; load balancers probe health with HEAD.
+        head = client.head("/healthz")
+        assert (head.status_code, head.content) == (200, b"")
+        assert head.headers["content-length"] == client.get("/healthz").headers["content-length"]
         assert client.get("/docs").status_code == 200
         assert "/v1/auth/login" in client.get("/openapi.json").json()["paths"]
         body = {"email": "ada@example.com", "password": PASSWORD}
