@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -87,11 +87,6 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = None
     # Prefixes every throttling key, so that deployments can share one Redis.
     redis_key_prefix: str = Field(default="latchkey", min_length=1, max_length=64)
-
-    @field_validator("issuer")
-    @classmethod
-    def _issuer_has_no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _other_key_encryption_key_beside_a_given_one(self) -> Settings:

@@ -46,12 +46,15 @@ def authorization_server_metadata(
 
 
 def metadata(issuer: str) -> dict[str, object]:
+    # The issuer exactly as configured (RFC 8414 3.3: identical to the `iss`
+    # that verifiers compare); only the URLs built on it drop a final slash.
+    base = issuer.rstrip("/")
     return {
         "issuer": issuer,
-        "token_endpoint": f"{issuer}/oauth/token",
-        "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "revocation_endpoint": f"{issuer}/oauth/revoke",
-        "introspection_endpoint": f"{issuer}/oauth/introspect",
+        "token_endpoint": f"{base}/oauth/token",
+        "jwks_uri": f"{base}/.well-known/jwks.json",
+        "revocation_endpoint": f"{base}/oauth/revoke",
+        "introspection_endpoint": f"{base}/oauth/introspect",
         "grant_types_supported": list(GRANT_TYPES),
         # RFC 8414 requires this member. Its values are response_type values of
         # the authorization endpoint, which Latchkey does not have (neither of
@@ -63,5 +66,5 @@ def metadata(issuer: str) -> dict[str, object]:
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
         "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
-        "service_documentation": f"{issuer}/docs",
+        "service_documentation": f"{base}/docs",
     }

@@ -17,7 +17,7 @@ from adapters.sql.tables import signing_keys
 from entrypoints.cli import prepare_database
 from entrypoints.container import Container
 from tests.e2e.conftest import Api, build_api, make_settings
-from tests.e2e.oauth_requests import header
+from tests.e2e.oauth_requests import claims, header
 
 RETENTION = timedelta(seconds=900 + 10 + 5)  # access TTL + leeway + reload interval
 
@@ -30,7 +30,8 @@ def test_the_metadata_names_every_endpoint_under_the_issuer(api: Api) -> None:
     assert response.headers["cache-control"] == "public, max-age=3600"
     base = "https://auth.example.com"
     assert response.json() == {
-        "issuer": base,
+        # As configured, slash and all: verifiers compare `iss` to it exactly.
+        "issuer": "https://auth.example.com/",
         "token_endpoint": f"{base}/oauth/token",
         "jwks_uri": f"{base}/.well-known/jwks.json",
         "revocation_endpoint": f"{base}/oauth/revoke",
@@ -42,6 +43,8 @@ def test_the_metadata_names_every_endpoint_under_the_issuer(api: Api) -> None:
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
         "service_documentation": f"{base}/docs",
     }
+    api.signup()
+    assert claims(api.login()["access_token"])["iss"] == "https://auth.example.com/"
 
 
 def test_the_jwks_holds_public_keys_only_and_may_be_cached(api: Api) -> None:
