@@ -26,7 +26,7 @@ from entrypoints.http.schemas import (
     TokenPairResponse,
     UserResponse,
 )
-from entrypoints.http.security import BEARER_AUTH, CurrentPrincipal
+from entrypoints.http.security import CurrentPrincipal, protected
 from entrypoints.http.throttling import client_ip
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=PROBLEM_RESPONSES)
@@ -76,7 +76,7 @@ async def refresh(body: RefreshRequest, request: Request) -> Response:
     return _token_pair(await run_in_threadpool(use_case, command))
 
 
-@router.post("/logout", status_code=204, openapi_extra=BEARER_AUTH)
+@protected(router, "/logout", methods=["POST"], status_code=204)
 @inject
 def log_out(
     principal: CurrentPrincipal,

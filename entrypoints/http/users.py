@@ -15,7 +15,12 @@ from entrypoints.http.provided import Provided, container_of
 from entrypoints.http.request_only import request_only
 from entrypoints.http.responses import json_response
 from entrypoints.http.schemas import ChangePasswordRequest, DeleteAccountRequest, UserResponse
-from entrypoints.http.security import BEARER_AUTH, CurrentPrincipal, current_principal
+from entrypoints.http.security import (
+    BEARER_AUTH,
+    CurrentPrincipal,
+    current_principal,
+    protected,
+)
 
 router = APIRouter(prefix="/v1/users", tags=["users"], responses=PROBLEM_RESPONSES)
 
@@ -34,7 +39,7 @@ async def me(request: Request) -> Response:
     )
 
 
-@router.post("/me/password", status_code=204, openapi_extra=BEARER_AUTH)
+@protected(router, "/me/password", methods=["POST"], status_code=204)
 @inject
 async def change_password(
     body: ChangePasswordRequest,
@@ -47,7 +52,7 @@ async def change_password(
     return Response(status_code=204)
 
 
-@router.delete("/me", status_code=204, openapi_extra=BEARER_AUTH)
+@protected(router, "/me", methods=["DELETE"], status_code=204)
 @inject
 async def delete_me(
     body: DeleteAccountRequest,

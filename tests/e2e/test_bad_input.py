@@ -101,6 +101,29 @@ def test_wrong_types_on_protected_routes_are_a_422_validation_error(api: Api) ->
         _assert_problem(response, 422, "validation_error")
 
 
+@pytest.mark.parametrize("bearer", [None, "Bearer not-a-token"])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/auth/logout"),
+        ("POST", "/v1/users/me/password"),
+        ("DELETE", "/v1/users/me"),
+        ("DELETE", "/v1/sessions/not-a-uuid"),
+    ],
+)
+def test_a_protected_route_asks_for_a_token_before_it_reads_the_body(
+    api: Api, method: str, path: str, bearer: str | None
+) -> None:
+    # RFC 6750 3: without a valid token the answer is the challenge, whatever
+    # else is wrong with the request; a 422 would tell a client to fix its body.
+    headers = {"Content-Type": "application/json"}
+    if bearer:
+        headers["Authorization"] = bearer
+    response = api.client.request(method, path, content=b"{not json", headers=headers)
+    _assert_problem(response, 401, "invalid_token")
+    assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
