@@ -96,6 +96,9 @@ class JwtAccessTokenSigner:
             raise ValueError("clock leeway must be between 0 and 60 seconds")
         self._keys = keys
         self._issuer = issuer
+        # Releases before 2026-11-27 dropped a final "/" of LATCHKEY_ISSUER from
+        # `iss`: their tokens, still live during a rolling upgrade, are ours too.
+        self._issuers = frozenset({issuer, issuer.rstrip("/")})
         self._audience = tuple(audience)
         self._ttl = ttl
         self._leeway = leeway.total_seconds()
@@ -171,7 +174,7 @@ class JwtAccessTokenSigner:
         return self._check_claims(verified.claims, now)
 
     def _check_claims(self, claims: dict[str, Any], now: float) -> AccessClaims:
-        if claims.get("iss") != self._issuer:
+        if claims.get("iss") not in self._issuers:
             raise InvalidToken("access token has the wrong issuer")
         audience = _audience(claims.get("aud"))
         if not set(audience) & set(self._audience):

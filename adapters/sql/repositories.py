@@ -100,8 +100,11 @@ class SqlUserRepository:
         # SQLite connection without the foreign_keys pragma would leave orphans.
         self._on_revoke()
         owned = select(sessions.c.id).where(sessions.c.user_id == user_id)
-        # The sessions are locked before their tokens, in the order a rotation
-        # locks them (_SESSION_NOT_REVOKED): the other order could deadlock.
+        # Rows are locked in the order every other writer takes them: the user
+        # (login, password change, disable, a self-deletion's compare-and-set),
+        # then its sessions, then their tokens (a rotation: session, token).
+        # Another order deadlocks against one of them.
+        self._conn.execute(select(users.c.id).where(users.c.id == user_id).with_for_update())
         self._conn.execute(owned.with_for_update())
         self._conn.execute(delete(refresh_tokens).where(refresh_tokens.c.session_id.in_(owned)))
         self._conn.execute(delete(sessions).where(sessions.c.user_id == user_id))

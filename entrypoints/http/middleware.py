@@ -109,7 +109,8 @@ class RequestPipeline:
         max_bytes = self.max_bytes
         received = 0
         started = False
-        head = scope["method"] == "HEAD"
+        method = scope["method"]
+        head = method == "HEAD"
         if head:
             # RFC 9110 9.3.2: HEAD is GET without the body (health probes use
             # it). FastAPI's routes answer only the methods they name.
@@ -142,14 +143,15 @@ class RequestPipeline:
             if not started:
                 await _send_too_large(send_with_id, scope["path"])
         finally:
-            self._observe(scope, time.perf_counter() - start)
+            # The method as asked: HEAD probes are not GETs of the same route.
+            self._observe(scope, method, time.perf_counter() - start)
 
-    def _observe(self, scope: Scope, seconds: float) -> None:
+    def _observe(self, scope: Scope, method: str, seconds: float) -> None:
         # The router records the matched route in the scope it was given.
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         if route != METRICS_PATH:  # scraping does not count itself
-            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            self.metrics.observe_request(method, route, seconds)
+            label = method if method in _METHODS else "OTHER"
+            self.metrics.observe_request(label, route, seconds)
 
 
 def _declared_too_large(scope: Scope, max_bytes: int) -> bool:

@@ -474,3 +474,22 @@ def test_keys_that_cannot_be_loaded_are_an_outage_not_a_bad_token(es256_key: Sig
 
     with pytest.raises(ServiceUnavailable):
         signer.verify(token, NOW)
+
+
+def test_an_issuer_ending_in_a_slash_is_the_iss_exactly_and_the_older_form_still_verifies(
+    es256_key: SigningKey,
+) -> None:
+    keys = SigningKeySet.single(es256_key)
+    configured = ISSUER + "/"
+    signer = JwtAccessTokenSigner(
+        keys, issuer=configured, audience=AUDIENCE, ttl=TTL, leeway=LEEWAY
+    )
+    token, _ = signer.issue(user_id=USER, session_id=SESSION, client_id="latchkey", now=NOW)
+    assert signer.verify(token, NOW).issuer == configured
+    # What releases before 2026-11-27 put in `iss`: live during a rolling upgrade.
+    older = forge(es256_key, good_header(es256_key), good_claims(iss=ISSUER))
+    assert signer.verify(older, NOW).subject == USER
+    # Only that form: anything else is still the wrong issuer.
+    for other in (ISSUER + "//", ISSUER + "/x", "https://auth.example.test.evil"):
+        with pytest.raises(InvalidToken):
+            signer.verify(forge(es256_key, good_header(es256_key), good_claims(iss=other)), NOW)

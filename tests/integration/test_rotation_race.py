@@ -1,6 +1,8 @@
-"""A refresh racing a revocation of its session on PostgreSQL: while a logout
-holds the session's row, the rotation waits for it, then spends nothing once
-the logout has committed (SECURITY.md 5: refused at once, even mid-flight)."""
+"""Row locks on PostgreSQL. A refresh racing a revocation of its session: while
+a logout holds the session's row, the rotation waits for it, then spends
+nothing once the logout has committed (SECURITY.md 5: refused at once, even
+mid-flight). And two deletions of one account at once: both lock the user
+first, so neither waits for the other in a cycle."""
 
 from __future__ import annotations
 
@@ -61,5 +63,40 @@ def test_a_rotation_waiting_on_a_revocation_spends_nothing(
 
         with SqlUnitOfWork(engine) as uow:
             assert uow.refresh_tokens.get(successor.id) is None
+    finally:
+        engine.dispose()
+
+
+def test_an_account_deleted_twice_at_once_does_not_deadlock(postgres_url: str) -> None:
+    # The owner's deletion holds the user's row (its compare-and-set) while an
+    # operator's `users delete` starts: both must lock the user first, then
+    # its sessions, or each waits for the other (DeadlockDetected, a 503).
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    try:
+        user = a_user()
+        session = a_session(user)
+        with SqlUnitOfWork(engine) as uow:
+            uow.users.add(user)
+            uow.sessions.add(session)
+            uow.refresh_tokens.add(a_token(session))
+            uow.commit()
+
+        def operator_deletes() -> None:
+            with SqlUnitOfWork(engine) as uow:
+                uow.users.delete(user.id)
+                uow.commit()
+
+        with SqlUnitOfWork(engine) as owner, ThreadPoolExecutor(max_workers=1) as pool:
+            assert owner.users.update(user, was=user)  # the row is the owner's now
+            operator = pool.submit(operator_deletes)
+            _waiting_on_a_lock(engine)
+            owner.users.delete(user.id)
+            owner.commit()
+            operator.result(timeout=10)
+
+        with SqlUnitOfWork(engine) as uow:
+            assert uow.users.get(user.id) is None
+            assert uow.sessions.get(session.id) is None
     finally:
         engine.dispose()
