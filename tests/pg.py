@@ -7,12 +7,13 @@ LATCHKEY_TEST_POSTGRES_ADMIN_URL names another maintenance database.
 from __future__ import annotations
 
 import os
+import time
 from uuid import uuid4
 
 import psycopg
 import pytest
 from psycopg import sql
-from sqlalchemy import make_url
+from sqlalchemy import Engine, make_url, text
 
 ADMIN_URL = os.environ.get(
     "LATCHKEY_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -56,3 +57,18 @@ def create_database_or_skip() -> str:
         if os.environ.get("CI"):
             pytest.fail(f"{error} (CI is set, so PostgreSQL tests must run)", pytrace=False)
         pytest.skip(f"{error}; set CI=1 to make this a failure")
+
+
+def waiting_on_a_lock(engine: Engine, timeout_s: float = 10) -> None:
+    """Returns once some other backend waits for a lock; fails after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            if conn.execute(query).scalar_one():
+                return
+        time.sleep(0.02)
+    pytest.fail("no statement waited for a row lock")

@@ -152,29 +152,20 @@ class SqlSessionRepository:
         )
 
     def revoke(self, session_id: UUID, now: datetime) -> None:
-        self._on_revoke()
-        self._conn.execute(
-            update(sessions)
-            .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
+        self._revoke_where(now, sessions.c.id == session_id)
 
     def revoke_all(self, user_id: UUID, now: datetime, keep: UUID | None = None) -> None:
-        self._on_revoke()
-        statement = update(sessions).where(
-            sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)
-        )
-        if keep is not None:
-            statement = statement.where(sessions.c.id != keep)
-        self._conn.execute(statement.values(revoked_at=now))
+        kept = [sessions.c.id != keep] if keep is not None else []
+        self._revoke_where(now, sessions.c.user_id == user_id, *kept)
 
     def revoke_for_client(self, client_id: str, now: datetime) -> None:
+        self._revoke_where(now, sessions.c.client_id == client_id)
+
+    def _revoke_where(self, now: datetime, *which: ColumnElement[bool]) -> None:
+        """Revoke the live sessions matching `which`; a revoked one keeps its time."""
         self._on_revoke()
-        self._conn.execute(
-            update(sessions)
-            .where(sessions.c.client_id == client_id, sessions.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
+        statement = update(sessions).where(*which, sessions.c.revoked_at.is_(None))
+        self._conn.execute(statement.values(revoked_at=now))
 
     def start(self, user: User, session: Session, first_token: RefreshToken) -> bool:
         check_first_token(user.id, session, first_token)

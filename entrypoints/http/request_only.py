@@ -32,6 +32,7 @@ from fastapi.telemetry import get_telemetry_data
 
 Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
 E = TypeVar("E", bound=Endpoint)
+F = TypeVar("F", bound=Callable[..., Any])
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
@@ -83,10 +84,22 @@ def request_only(
     router: APIRouter, path: str, *, methods: list[str], **options: Any
 ) -> Callable[[E], E]:
     """Like `@router.get(...)`/`@router.post(...)`, with a `RequestOnlyRoute`."""
+    return routed(router, path, methods=methods, route_class=RequestOnlyRoute, **options)
 
-    def add(endpoint: E) -> E:
+
+def routed(
+    router: APIRouter,
+    path: str,
+    *,
+    methods: list[str],
+    route_class: type[APIRoute],
+    **options: Any,
+) -> Callable[[F], F]:
+    """Like `@router.get(...)`/`@router.post(...)`, with a route class of its own."""
+
+    def add(endpoint: F) -> F:
         router.add_api_route(
-            path, endpoint, methods=methods, route_class_override=RequestOnlyRoute, **options
+            path, endpoint, methods=methods, route_class_override=route_class, **options
         )
         return endpoint
 

@@ -13,6 +13,7 @@ from application.authenticate import Principal
 from domain.errors import InvalidToken
 from entrypoints.http.offload import answer
 from entrypoints.http.provided import container_of
+from entrypoints.http.request_only import routed
 
 E = TypeVar("E", bound=Callable[..., Any])
 
@@ -72,19 +73,14 @@ def protected(
     router: APIRouter, path: str, *, methods: list[str], **options: Any
 ) -> Callable[[E], E]:
     """Like `@router.post(...)`, for a route with a body that needs a bearer token."""
-
-    def add(endpoint: E) -> E:
-        router.add_api_route(
-            path,
-            endpoint,
-            methods=methods,
-            route_class_override=BearerFirstRoute,
-            openapi_extra=BEARER_AUTH,
-            **options,
-        )
-        return endpoint
-
-    return add
+    return routed(
+        router,
+        path,
+        methods=methods,
+        route_class=BearerFirstRoute,
+        openapi_extra=BEARER_AUTH,
+        **options,
+    )
 
 
 def document_bearer_schemes(app: FastAPI) -> None:

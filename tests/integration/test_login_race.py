@@ -4,37 +4,22 @@ login's session waits for it, then writes nothing once it has committed."""
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
 from adapters.sql.engine import make_engine
 from adapters.sql.migrate import upgrade
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from tests.integration.test_repository_contract import a_session, a_token, a_user
+from tests.pg import waiting_on_a_lock
 
 CHANGES = {
     "password changed": "UPDATE users SET password_hash = 'new' WHERE id = :id",
     "disabled": "UPDATE users SET disabled_at = now() WHERE id = :id",
     "deleted": "DELETE FROM users WHERE id = :id",
 }
-
-
-def _waiting_on_a_lock(engine: Engine, timeout_s: float = 10) -> None:
-    """Returns once some other backend waits for a lock; fails after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    while time.monotonic() < deadline:
-        with engine.connect() as conn:
-            if conn.execute(query).scalar_one():
-                return
-        time.sleep(0.02)
-    pytest.fail("the login never waited for the account's row")
 
 
 @pytest.mark.parametrize("change", list(CHANGES))
@@ -61,7 +46,7 @@ def test_a_login_waiting_on_an_account_change_starts_no_session(
             # Uncommitted: the row stays locked.
             changing.execute(text(CHANGES[change]), {"id": user.id})
             login = pool.submit(log_in)
-            _waiting_on_a_lock(engine)
+            waiting_on_a_lock(engine)
             changing.commit()
             assert login.result(timeout=10) is False
 

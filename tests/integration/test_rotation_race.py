@@ -15,8 +15,8 @@ from sqlalchemy import text
 from adapters.sql.engine import make_engine
 from adapters.sql.migrate import upgrade
 from adapters.sql.unit_of_work import SqlUnitOfWork
-from tests.integration.test_login_race import _waiting_on_a_lock
 from tests.integration.test_repository_contract import T0, a_session, a_token, a_user
+from tests.pg import waiting_on_a_lock
 
 REVOCATIONS = {
     "logged out": "UPDATE sessions SET revoked_at = now() WHERE id = :id",
@@ -49,7 +49,9 @@ def test_a_rotation_waiting_on_a_revocation_spends_nothing(
             return rotated
 
         with engine.connect() as revoking, ThreadPoolExecutor(max_workers=1) as pool:
-            # A deleted session takes its tokens with it, as deleting an account does.
+            # A deleted session takes its tokens with it, as deleting an account
+            # does: the token is gone whatever the rotation checks, so this case
+            # guards the waiting (no error, no deadlock), not the revoked check.
             if revocation == "deleted":
                 revoking.execute(
                     text("DELETE FROM refresh_tokens WHERE session_id = :id"), {"id": session.id}
@@ -57,7 +59,7 @@ def test_a_rotation_waiting_on_a_revocation_spends_nothing(
             # Uncommitted: the row stays locked.
             revoking.execute(text(REVOCATIONS[revocation]), {"id": session.id})
             rotation = pool.submit(rotate)
-            _waiting_on_a_lock(engine)
+            waiting_on_a_lock(engine)
             revoking.commit()
             assert rotation.result(timeout=10) is False
 
@@ -90,7 +92,7 @@ def test_an_account_deleted_twice_at_once_does_not_deadlock(postgres_url: str) -
         with SqlUnitOfWork(engine) as owner, ThreadPoolExecutor(max_workers=1) as pool:
             assert owner.users.update(user, was=user)  # the row is the owner's now
             operator = pool.submit(operator_deletes)
-            _waiting_on_a_lock(engine)
+            waiting_on_a_lock(engine)
             owner.users.delete(user.id)
             owner.commit()
             operator.result(timeout=10)
