@@ -4,8 +4,10 @@ Verifying a JWT signature and reading the session (and, for a profile or an
 introspection, the account or the calling client) on every request would make
 each call cost a public-key operation and database round trips. The answers
 are cached, bounded in size, and revocation stays visible: at once for
-revocations this process commits (the RevocationEpoch), within one second for
-those committed elsewhere (another instance, the CLI).
+revocations this process commits (the RevocationEpoch), as soon as this
+process hears of those committed elsewhere (another worker or instance, the
+CLI: adapters/sql/revocation_notices.py moves the epoch), and within one
+second should it hear nothing.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ V_out = TypeVar("V_out", covariant=True)
 
 
 class RevocationEpoch:
-    """Changes whenever this process commits a revocation, so caches forget at once."""
+    """Changes whenever this process commits a revocation or hears of one
+    committed elsewhere, so caches forget at once."""
 
     def __init__(self) -> None:
         self._counter = itertools.count(1)

@@ -274,7 +274,8 @@ class LiveSessions(Protocol):
         """The session's absolute expiry while it is unrevoked and `user_id`'s, else None.
 
         An implementation may answer from a cache, as long as revocations this
-        process commits are seen at once and others within one second.
+        process commits are seen at once, others as soon as it hears of them
+        (adapters/sql/revocation_notices.py), and all within one second.
         """
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from dependency_injector import containers, providers
+from sqlalchemy import make_url
 
 from adapters.audit import StructlogAuditLog
 from adapters.caches import (
@@ -22,6 +23,7 @@ from adapters.key_encryption import SealedKeyFactory, SigningKeyCipher
 from adapters.key_store import RELOAD_INTERVAL_SECONDS, DatabaseKeySet
 from adapters.metrics import CountingAuditLog, Metrics
 from adapters.sql.engine import make_engine
+from adapters.sql.revocation_notices import RevocationListener
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from adapters.strength import ZxcvbnStrengthChecker
 from adapters.throttle import LimitsLoginThrottle, LimitsRequestThrottle
@@ -44,6 +46,16 @@ from domain.password_policy import PasswordPolicy
 from domain.session import SessionPolicy
 from entrypoints.cpu import usable_cores
 from entrypoints.settings import Settings
+
+
+def revocation_listener(
+    settings: Settings, revocations: RevocationEpoch
+) -> RevocationListener | None:
+    """A serving process's ear for revocations committed elsewhere; PostgreSQL only."""
+    url = settings.effective_database_url
+    if make_url(url).get_backend_name() != "postgresql":
+        return None
+    return RevocationListener(url, revocations.bump)
 
 
 def key_encryption_key(settings: Settings) -> bytes:
@@ -115,6 +127,8 @@ class Container(containers.DeclarativeContainer):
     # A Factory, passed on as a provider: every call is a new unit of work.
     revocations = providers.ThreadSafeSingleton(RevocationEpoch)
     uow = providers.Factory(SqlUnitOfWork, engine=engine, revocations=revocations)
+    # One for each lifespan of the web app, which starts and stops it (entrypoints/http/app.py).
+    revocation_listener = providers.Factory(revocation_listener, settings, revocations)
 
     clock = providers.ThreadSafeSingleton(SystemClock)
     ids = providers.ThreadSafeSingleton(RandomIds)

@@ -17,6 +17,7 @@ from adapters.sql.repositories import (
     SqlSessionRepository,
     SqlUserRepository,
 )
+from adapters.sql.revocation_notices import NOTICE
 from application.ports import (
     ClientRepository,
     RefreshTokenRepository,
@@ -110,6 +111,8 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         conn, self._conn = self._conn, None
+        # Committed as it ran, even if `commit()` was never reached.
+        committed_revocation = self._autocommit and self._revoked
         if conn is not None:
             try:
                 conn.rollback()
@@ -117,10 +120,12 @@ class SqlUnitOfWork:
                 # Nothing uncommitted can survive a broken connection anyway;
                 # the pool discards it.
                 pass
+            else:
+                if committed_revocation:
+                    self._announce(conn)
             finally:
                 conn.close()
-        if self._autocommit and self._revoked:
-            # Committed as it ran, even if `commit()` was never reached.
+        if committed_revocation:
             self._bump_revocations()
         if isinstance(exc, _UNAVAILABLE):
             raise _unavailable(exc) from None
@@ -133,12 +138,27 @@ class SqlUnitOfWork:
             raise _unavailable(exc) from None
 
     def commit(self) -> None:
+        conn = self._connection()
         try:
-            self._connection().commit()
+            conn.commit()
         except _UNAVAILABLE as error:
             raise _unavailable(error) from None
         if self._revoked:
+            self._announce(conn)
             self._bump_revocations()
+
+    def _announce(self, conn: Connection) -> None:
+        """Tell the other processes (revocation_notices.py), after the commit."""
+        if conn.dialect.name != "postgresql":
+            # No notices on SQLite: other processes on the same file see the
+            # revocation within their cache's second.
+            return
+        try:
+            conn.execute(NOTICE)
+            conn.commit()
+        except (sa_exc.DBAPIError, sa_exc.TimeoutError) as error:
+            # The revocation stands; the others see it within their cache's second.
+            log.warning("revocation notice not sent: %s", type(error).__name__)
 
     def _bump_revocations(self) -> None:
         # After the commit: a cache refilled before it would hold the old answer.

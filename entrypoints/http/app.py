@@ -33,7 +33,15 @@ def create_app(container: Container | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The default thread pool, behind sync routes (entrypoints/http/offload.py).
         to_thread.current_default_thread_limiter().total_tokens = threads
-        yield
+        # Revocations committed by other processes reach this one's caches.
+        listener = container.revocation_listener()
+        if listener is not None:
+            listener.start()
+        try:
+            yield
+        finally:
+            if listener is not None:
+                listener.stop()
 
     app = FastAPI(
         lifespan=lifespan,

@@ -32,9 +32,10 @@ from tests.multi_instance.nginx import running_nginx
 from tests.server import free_port
 
 # This service refuses a revoked session's access tokens at once (API.md). An
-# instance may cache "this session is live" in memory for at most one second, so
-# a revocation committed by the other instance may take that long to be seen
-# there; the margin covers a loaded machine. Refresh tokens always go to the
+# instance may cache "this session is live" in memory for at most one second;
+# a revocation committed by the other instance reaches it sooner, as a notice
+# (tests/e2e/test_revocation_across_processes.py shows that without the second);
+# the margin covers a loaded machine. Refresh tokens always go to the
 # database, so they are refused at once everywhere.
 CROSS_INSTANCE_REVOCATION_SECONDS = 1.5
 # Each worker rereads the signing keys at most this long after a rotation, and a

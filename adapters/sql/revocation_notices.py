@@ -1,0 +1,118 @@
+"""Revocations heard across processes, through PostgreSQL's LISTEN/NOTIFY.
+
+A process caches "this session is live" for up to a second (adapters/caches.py).
+A revocation it commits itself empties those caches at once (its
+RevocationEpoch); one committed by another worker, another instance or the CLI
+used to wait out that second. So every unit of work that commits a revocation
+also sends a notice on CHANNEL (adapters/sql/unit_of_work.py), and each serving
+process listens on a connection of its own and moves its epoch when a notice
+arrives: the others forget within the notice's delivery, milliseconds.
+
+Should the listening connection fail, the one-second bound still holds; the
+listener reconnects, and moves the epoch once it listens again, since notices
+sent meanwhile are lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import threading
+from collections.abc import Callable
+
+import psycopg
+from sqlalchemy import make_url, text
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "latchkey_revocations"
+# Sent after the revocation committed: a notice inside an autocommit statement
+# before it could let a listener's cache reread the session still live.
+NOTICE = text(f"SELECT pg_notify('{CHANNEL}', '')")
+APPLICATION_NAME = "latchkey-revocation-listener"
+RETRY_SECONDS = 1.0
+
+
+def libpq_url(sqlalchemy_url: str) -> str:
+    """`postgresql+psycopg://…` as libpq takes it: `postgresql://…`."""
+    url = make_url(sqlalchemy_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+class RevocationListener:
+    """Calls `heard()` on its own thread for each revocation notice, and once
+    each time it starts listening (notices may have been missed before)."""
+
+    def __init__(
+        self, url: str, heard: Callable[[], None], *, retry_seconds: float = RETRY_SECONDS
+    ) -> None:
+        self._conninfo = libpq_url(url)
+        self._heard = heard
+        self._retry_seconds = retry_seconds
+        self._stopping = threading.Event()
+        self._listening = threading.Event()
+        # Wakes the thread from its wait on the connection when stop() is called.
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("the revocation listener was started already")
+        self._thread = threading.Thread(
+            target=self._run, name="latchkey-revocation-listener", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake_write.send(b"x")
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._wake_read.close()
+        self._wake_write.close()
+
+    def wait_until_listening(self, timeout: float) -> bool:
+        return self._listening.wait(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._listen()
+            except Exception as error:  # the thread must outlive any failure
+                # Only the class: a driver message may name the host or the user.
+                log.warning("revocation listener disconnected: %s", type(error).__name__)
+            self._listening.clear()
+            self._stopping.wait(self._retry_seconds)
+
+    def _listen(self) -> None:
+        with psycopg.connect(
+            self._conninfo,
+            autocommit=True,
+            application_name=APPLICATION_NAME,
+            connect_timeout=5,
+            # An idle listening connection shows no error until it is used: the
+            # keepalives find a peer that vanished (a partition, a dead host)
+            # within about 11 seconds.
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=3,
+            tcp_user_timeout=10000,
+        ) as conn:
+            conn.execute(f"LISTEN {CHANNEL}")
+            self._heard()  # whatever was revoked while nobody listened
+            self._listening.set()
+            # poll, not select: a busy server's sockets are numbered past select's 1024.
+            poller = select.poll()
+            poller.register(conn.fileno(), select.POLLIN)
+            wake = self._wake_read.fileno()
+            poller.register(wake, select.POLLIN)
+            while not self._stopping.is_set():
+                if any(fd == wake for fd, _ in poller.poll()):
+                    return
+                # Reads what arrived; a connection the server closed raises here.
+                for _ in conn.notifies(timeout=0):
+                    self._heard()
+                if conn.broken or conn.closed:  # never spin on a dead socket
+                    raise psycopg.OperationalError("the listening connection is gone")

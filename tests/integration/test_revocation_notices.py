@@ -1,0 +1,195 @@
+"""A revocation committed by one process reaches the caches of the others through
+PostgreSQL's LISTEN/NOTIFY (adapters/sql/revocation_notices.py), not only when
+their one-second cache runs out: each test gives the listening side a cache that
+would otherwise remember for an hour."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+
+from adapters.caches import CachedLiveSessions, RevocationEpoch
+from adapters.sql.engine import make_engine
+from adapters.sql.migrate import upgrade
+from adapters.sql.revocation_notices import (
+    APPLICATION_NAME,
+    CHANNEL,
+    RevocationListener,
+    libpq_url,
+)
+from adapters.sql.unit_of_work import SqlUnitOfWork
+from application.authenticate import SessionsInStore
+from domain.session import Session
+from tests.integration.test_repository_contract import T0, a_session, a_token, a_user
+
+AN_HOUR = 3600.0
+# How long a notice may take on a loaded machine before a test gives up on it.
+# Only a bound on waiting: nothing is asserted about the time it took.
+PATIENCE_SECONDS = 10.0
+
+
+@pytest.fixture
+def engine(postgres_url: str) -> Iterator[Engine]:
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    yield engine
+    engine.dispose()
+
+
+@contextmanager
+def listening(url: str, epoch: RevocationEpoch) -> Iterator[RevocationListener]:
+    listener = RevocationListener(url, epoch.bump, retry_seconds=0.1)
+    listener.start()
+    try:
+        assert listener.wait_until_listening(PATIENCE_SECONDS)
+        yield listener
+    finally:
+        listener.stop()
+
+
+def moved(epoch: RevocationEpoch, since: int) -> bool:
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    while time.monotonic() < deadline:
+        if epoch.value != since:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def started_session(engine: Engine) -> Session:
+    user = a_user()
+    session = a_session(user)
+    with SqlUnitOfWork(engine) as uow:
+        uow.users.add(user)
+        uow.sessions.add(session)
+        uow.refresh_tokens.add(a_token(session))
+        uow.commit()
+    return session
+
+
+def cache_of_another_process(engine: Engine, epoch: RevocationEpoch) -> CachedLiveSessions:
+    store = SessionsInStore(lambda autocommit=False: SqlUnitOfWork(engine, autocommit=autocommit))
+    return CachedLiveSessions(store, epoch, ttl_seconds=AN_HOUR)
+
+
+@pytest.mark.parametrize("autocommit", [False, True], ids=["transaction", "autocommit"])
+def test_a_revocation_committed_here_empties_the_cache_of_another_process(
+    engine: Engine, postgres_url: str, autocommit: bool
+) -> None:
+    session = started_session(engine)
+    theirs = RevocationEpoch()
+    cache = cache_of_another_process(engine, theirs)
+    with listening(postgres_url, theirs):
+        assert cache.live_until(session.id, session.user_id) == session.expires_at
+        before = theirs.value
+
+        with SqlUnitOfWork(engine, RevocationEpoch(), autocommit=autocommit) as uow:
+            uow.sessions.revoke(session.id, T0 + timedelta(minutes=1))
+            uow.commit()
+
+        assert moved(theirs, before)
+        assert cache.live_until(session.id, session.user_id) is None
+
+
+def test_an_autocommit_revocation_is_announced_without_a_commit_call(
+    engine: Engine, postgres_url: str
+) -> None:
+    # A use case that raises after its revocation ran (reuse detection) may
+    # never call commit(): in autocommit the revocation stands all the same.
+    session = started_session(engine)
+    theirs = RevocationEpoch()
+    with listening(postgres_url, theirs):
+        before = theirs.value
+        with SqlUnitOfWork(engine, autocommit=True) as uow:
+            uow.sessions.revoke(session.id, T0 + timedelta(minutes=1))
+        assert moved(theirs, before)
+
+
+def test_a_revocation_rolled_back_announces_nothing(engine: Engine, postgres_url: str) -> None:
+    session = started_session(engine)
+    with psycopg.connect(libpq_url(postgres_url), autocommit=True) as ear:
+        ear.execute(f"LISTEN {CHANNEL}")
+        with SqlUnitOfWork(engine) as uow:
+            uow.sessions.revoke(session.id, T0 + timedelta(minutes=1))
+            # no commit: rolled back on the way out
+        with SqlUnitOfWork(engine) as uow:
+            uow.sessions.revoke(session.id, T0 + timedelta(minutes=2))
+            uow.commit()
+        # Notices arrive in commit order: the first is the committed revocation's.
+        first = next(ear.notifies(timeout=PATIENCE_SECONDS, stop_after=1))
+        assert first.payload == ""
+        with SqlUnitOfWork(engine) as uow:
+            assert uow.sessions.get(session.id).revoked_at == T0 + timedelta(minutes=2)  # type: ignore[union-attr]
+        assert list(ear.notifies(timeout=0.2)) == []
+
+
+def test_a_unit_without_a_revocation_announces_nothing(engine: Engine, postgres_url: str) -> None:
+    with psycopg.connect(libpq_url(postgres_url), autocommit=True) as ear:
+        ear.execute(f"LISTEN {CHANNEL}")
+        started_session(engine)
+        with psycopg.connect(libpq_url(postgres_url), autocommit=True) as other:
+            other.execute(f"SELECT pg_notify('{CHANNEL}', 'marker')")
+        first = next(ear.notifies(timeout=PATIENCE_SECONDS, stop_after=1))
+        assert first.payload == "marker"
+
+
+def test_the_listener_listens_again_after_its_connection_is_killed(
+    engine: Engine, postgres_url: str
+) -> None:
+    session = started_session(engine)
+    theirs = RevocationEpoch()
+    cache = cache_of_another_process(engine, theirs)
+    with listening(postgres_url, theirs) as listener:
+        assert cache.live_until(session.id, session.user_id) == session.expires_at
+        killed = terminate_listeners(engine)
+        assert killed == 1
+        # Back, and it forgot what it cached: notices sent meanwhile were lost.
+        before = theirs.value
+        assert moved(theirs, before)
+        assert listener.wait_until_listening(PATIENCE_SECONDS)
+
+        before = theirs.value
+        with SqlUnitOfWork(engine, autocommit=True) as uow:
+            uow.sessions.revoke(session.id, T0 + timedelta(minutes=1))
+        assert moved(theirs, before)
+        assert cache.live_until(session.id, session.user_id) is None
+
+
+def test_stopping_the_listener_closes_its_connection(engine: Engine, postgres_url: str) -> None:
+    with listening(postgres_url, RevocationEpoch()):
+        assert count_listeners(engine) == 1
+    assert wait_for(lambda: count_listeners(engine) == 0)
+
+
+def count_listeners(engine: Engine) -> int:
+    return _on_listeners(engine, "count(*)")
+
+
+def terminate_listeners(engine: Engine) -> int:
+    return _on_listeners(engine, "count(pg_terminate_backend(pid))")
+
+
+def _on_listeners(engine: Engine, what: str) -> int:
+    with engine.connect() as conn:
+        found = conn.exec_driver_sql(
+            f"SELECT {what} FROM pg_stat_activity "
+            "WHERE application_name = %(name)s AND datname = current_database()",
+            {"name": APPLICATION_NAME},
+        ).scalar_one()
+        conn.commit()
+    return int(found)
+
+
+def wait_for(condition: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
