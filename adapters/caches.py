@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import secrets
 import time
 from collections.abc import Callable, Collection, Hashable, Mapping
 from datetime import datetime, timedelta
@@ -52,6 +53,9 @@ class RevocationEpoch:
     def __init__(self) -> None:
         self._counter = itertools.count(1)
         self.value = 0
+        # Names this process in its revocation notices, so that it can tell
+        # its own (already counted) from the others' (revocation_notices.py).
+        self.source = secrets.token_hex(8)
 
     def bump(self) -> None:
         # next() on a count is atomic under the GIL, unlike `+= 1`.
@@ -90,6 +94,7 @@ class RecentAnswers(Generic[K, V]):
         self._entries: dict[K, tuple[float, int, V]] = {}
         # Keys used past half their answer's age: renewed with the next miss.
         self._due: dict[K, None] = {}
+        self._epoch_seen = epoch.value
         self._next_sweep = monotonic() + SWEEP_EVERY_SECONDS
 
     def __len__(self) -> int:
@@ -102,6 +107,8 @@ class RecentAnswers(Generic[K, V]):
         # Read before asking the store: a revocation committed meanwhile bumps
         # the epoch past this value, so the entry is stale on its next lookup.
         epoch = self._epoch.value
+        if self._together and epoch != self._epoch_seen:
+            self._all_due_after_a_revocation(checked, epoch)
         entry = self._entries.get(key)
         if entry is not None and entry[1] == epoch:
             age = checked - entry[0]
@@ -117,6 +124,17 @@ class RecentAnswers(Generic[K, V]):
         for k in keys:
             self._remember(k, (checked, epoch, answers[k]))
         return answers[key]
+
+    def _all_due_after_a_revocation(self, now: float, epoch: int) -> None:
+        """A revocation (this process's or, heard of, another's) made every
+        answer stale: those read within the last `ttl_seconds` are the ones in
+        use, and are renewed together by the next misses, a batch each, rather
+        than by one read per key."""
+        self._epoch_seen = epoch
+        # The copy is made in C, without a thread switch, as in _sweep.
+        for k, (read_at, read_in, _) in list(self._entries.items()):
+            if read_in != epoch and now - read_at < self._ttl:
+                self._due[k] = None
 
     def _take_due(self, key: K) -> list[K]:
         if not self._together:
@@ -197,9 +215,9 @@ class CachedDirectory(Generic[K, V]):
     answer for at most `ttl_seconds`, like session liveness.
 
     Accounts: a deleted account's sessions go with it, so its tokens are
-    refused by the liveness rule within the same second. Service clients: one
-    removed or given a new secret (the CLI, another process) counts within
-    that time, like a revocation. When the store has `get_many` (accounts), the
+    refused by the liveness rule as a revocation is. Service clients: one
+    removed (the CLI, another process) counts as a revocation does, at once
+    where its notice is heard; one given a new secret, within that time. When the store has `get_many` (accounts), the
     answers in use are renewed together (RecentAnswers).
     """
 

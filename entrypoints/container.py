@@ -55,7 +55,7 @@ def revocation_listener(
     url = settings.effective_database_url
     if make_url(url).get_backend_name() != "postgresql":
         return None
-    return RevocationListener(url, revocations.bump)
+    return RevocationListener(url, revocations)
 
 
 def key_encryption_key(settings: Settings) -> bytes:

@@ -6,10 +6,13 @@ RevocationEpoch); one committed by another worker, another instance or the CLI
 used to wait out that second. So every unit of work that commits a revocation
 also sends a notice on CHANNEL (adapters/sql/unit_of_work.py), and each serving
 process listens on a connection of its own and moves its epoch when a notice
-arrives: the others forget within the notice's delivery, milliseconds.
+arrives: the others forget within the notice's delivery, milliseconds. A
+notice names the process that sent it, which has counted its own revocation
+already and ignores it.
 
 Should the listening connection fail, the one-second bound still holds; the
-listener reconnects, and moves the epoch once it listens again, since notices
+listener reconnects (waiting longer after each failure in a row, up to
+MAX_RETRY_SECONDS), and moves the epoch once it listens again, since notices
 sent meanwhile are lost.
 """
 
@@ -19,19 +22,23 @@ import logging
 import select
 import socket
 import threading
-from collections.abc import Callable
 
 import psycopg
 from sqlalchemy import make_url, text
 
+from adapters.caches import RevocationEpoch
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "latchkey_revocations"
-# Sent after the revocation committed: a notice inside an autocommit statement
-# before it could let a listener's cache reread the session still live.
-NOTICE = text(f"SELECT pg_notify('{CHANNEL}', '')")
+NOTICE = text(f"SELECT pg_notify('{CHANNEL}', :payload)")
 APPLICATION_NAME = "latchkey-revocation-listener"
 RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 30.0
+
+
+def notice_payload(sender: RevocationEpoch | None) -> str:
+    return sender.source if sender is not None else ""
 
 
 def libpq_url(sqlalchemy_url: str) -> str:
@@ -41,14 +48,15 @@ def libpq_url(sqlalchemy_url: str) -> str:
 
 
 class RevocationListener:
-    """Calls `heard()` on its own thread for each revocation notice, and once
-    each time it starts listening (notices may have been missed before)."""
+    """Moves `epoch` on its own thread for each revocation notice of another
+    process, and once each time it starts listening (notices may have been
+    missed before)."""
 
     def __init__(
-        self, url: str, heard: Callable[[], None], *, retry_seconds: float = RETRY_SECONDS
+        self, url: str, epoch: RevocationEpoch, *, retry_seconds: float = RETRY_SECONDS
     ) -> None:
         self._conninfo = libpq_url(url)
-        self._heard = heard
+        self._epoch = epoch
         self._retry_seconds = retry_seconds
         self._stopping = threading.Event()
         self._listening = threading.Event()
@@ -57,33 +65,49 @@ class RevocationListener:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("the revocation listener was started already")
+        if self._thread is not None or self._stopping.is_set():
+            raise RuntimeError("a revocation listener starts once")
         self._thread = threading.Thread(
             target=self._run, name="latchkey-revocation-listener", daemon=True
         )
         self._thread.start()
 
     def stop(self) -> None:
+        if self._stopping.is_set():
+            return
         self._stopping.set()
+        if self._thread is None:
+            self._close_wake()
+            return
         self._wake_write.send(b"x")
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._wake_read.close()
-        self._wake_write.close()
+        # Blocks only while a connect is under way (at most its 5 s timeout).
+        self._thread.join(timeout=10)
 
     def wait_until_listening(self, timeout: float) -> bool:
         return self._listening.wait(timeout)
 
     def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._listen()
-            except Exception as error:  # the thread must outlive any failure
-                # Only the class: a driver message may name the host or the user.
-                log.warning("revocation listener disconnected: %s", type(error).__name__)
-            self._listening.clear()
-            self._stopping.wait(self._retry_seconds)
+        delay = self._retry_seconds
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self._listen()
+                    delay = self._retry_seconds  # it listened: the next failure is new
+                except Exception as error:  # the thread must outlive any failure
+                    # Only the class: a driver message may name the host or the user.
+                    log.warning("revocation listener disconnected: %s", type(error).__name__)
+                    if self._listening.is_set():
+                        delay = self._retry_seconds
+                    else:
+                        delay = min(delay * 2, MAX_RETRY_SECONDS)
+                self._listening.clear()
+                self._stopping.wait(delay)
+        finally:
+            self._close_wake()
+
+    def _close_wake(self) -> None:
+        self._wake_read.close()
+        self._wake_write.close()
 
     def _listen(self) -> None:
         with psycopg.connect(
@@ -101,18 +125,20 @@ class RevocationListener:
             tcp_user_timeout=10000,
         ) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
-            self._heard()  # whatever was revoked while nobody listened
+            self._epoch.bump()  # whatever was revoked while nobody listened
             self._listening.set()
             # poll, not select: a busy server's sockets are numbered past select's 1024.
             poller = select.poll()
             poller.register(conn.fileno(), select.POLLIN)
             wake = self._wake_read.fileno()
             poller.register(wake, select.POLLIN)
+            own = self._epoch.source
             while not self._stopping.is_set():
                 if any(fd == wake for fd, _ in poller.poll()):
                     return
                 # Reads what arrived; a connection the server closed raises here.
-                for _ in conn.notifies(timeout=0):
-                    self._heard()
+                for notice in conn.notifies(timeout=0):
+                    if notice.payload != own:  # its own were counted at its commit
+                        self._epoch.bump()
                 if conn.broken or conn.closed:  # never spin on a dead socket
                     raise psycopg.OperationalError("the listening connection is gone")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from types import TracebackType
 from typing import Self
@@ -17,7 +18,7 @@ from adapters.sql.repositories import (
     SqlSessionRepository,
     SqlUserRepository,
 )
-from adapters.sql.revocation_notices import NOTICE
+from adapters.sql.revocation_notices import NOTICE, notice_payload
 from application.ports import (
     ClientRepository,
     RefreshTokenRepository,
@@ -122,7 +123,7 @@ class SqlUnitOfWork:
                 pass
             else:
                 if committed_revocation:
-                    self._announce(conn)
+                    self._announce_committed(conn)
             finally:
                 conn.close()
         if committed_revocation:
@@ -140,25 +141,37 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         conn = self._connection()
         try:
+            if self._revoked and not self._autocommit:
+                # Inside the transaction: PostgreSQL delivers the notice with
+                # the commit, or not at all.
+                self._notify(conn)
             conn.commit()
         except _UNAVAILABLE as error:
             raise _unavailable(error) from None
         if self._revoked:
-            self._announce(conn)
+            if self._autocommit:
+                self._announce_committed(conn)
             self._bump_revocations()
 
-    def _announce(self, conn: Connection) -> None:
-        """Tell the other processes (revocation_notices.py), after the commit."""
-        if conn.dialect.name != "postgresql":
-            # No notices on SQLite: other processes on the same file see the
-            # revocation within their cache's second.
-            return
+    def _notify(self, conn: Connection) -> None:
+        """Tell the other processes (revocation_notices.py). No notices on
+        SQLite: other processes on the same file see the revocation within
+        their cache's second."""
+        if conn.dialect.name == "postgresql":
+            conn.execute(NOTICE, {"payload": notice_payload(self._revocations)})
+
+    def _announce_committed(self, conn: Connection) -> None:
+        """The notice of revocations that autocommit statements committed as they
+        ran: a notice sent before one of them could let another process reread
+        the session still live. It goes after them, on its own."""
         try:
-            conn.execute(NOTICE)
+            self._notify(conn)
             conn.commit()
-        except (sa_exc.DBAPIError, sa_exc.TimeoutError) as error:
+        except (sa_exc.DBAPIError, sa_exc.TimeoutError, sa_exc.PendingRollbackError) as error:
             # The revocation stands; the others see it within their cache's second.
             log.warning("revocation notice not sent: %s", type(error).__name__)
+            with contextlib.suppress(sa_exc.SQLAlchemyError):
+                conn.rollback()  # the unit stays usable after its commit
 
     def _bump_revocations(self) -> None:
         # After the commit: a cache refilled before it would hold the old answer.

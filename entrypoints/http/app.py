@@ -35,13 +35,14 @@ def create_app(container: Container | None = None) -> FastAPI:
         to_thread.current_default_thread_limiter().total_tokens = threads
         # Revocations committed by other processes reach this one's caches.
         listener = container.revocation_listener()
+        app.state.revocation_listener = listener
         if listener is not None:
             listener.start()
         try:
             yield
         finally:
             if listener is not None:
-                listener.stop()
+                await to_thread.run_sync(listener.stop)
 
     app = FastAPI(
         lifespan=lifespan,

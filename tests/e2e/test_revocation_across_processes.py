@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from dependency_injector import providers
+from fastapi import FastAPI
 
 from adapters.caches import CachedLiveSessions
 from application.authenticate import SessionsInStore
@@ -43,6 +44,12 @@ def two_apps(tmp_path: Path) -> Iterator[tuple[Api, Api]]:
                     ttl_seconds=AN_HOUR,
                 )
             )
+            # Listening before anything is cached: a listener that connects
+            # later empties the cache on connecting, and would hide a notice
+            # that never came.
+            app = second.client.app
+            assert isinstance(app, FastAPI)
+            assert app.state.revocation_listener.wait_until_listening(PATIENCE_SECONDS)
             yield first, second
     finally:
         drop_database(url)

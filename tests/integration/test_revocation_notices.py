@@ -12,9 +12,10 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from adapters.caches import CachedLiveSessions, RevocationEpoch
+from adapters.sql import unit_of_work
 from adapters.sql.engine import make_engine
 from adapters.sql.migrate import upgrade
 from adapters.sql.revocation_notices import (
@@ -44,7 +45,7 @@ def engine(postgres_url: str) -> Iterator[Engine]:
 
 @contextmanager
 def listening(url: str, epoch: RevocationEpoch) -> Iterator[RevocationListener]:
-    listener = RevocationListener(url, epoch.bump, retry_seconds=0.1)
+    listener = RevocationListener(url, epoch, retry_seconds=0.1)
     listener.start()
     try:
         assert listener.wait_until_listening(PATIENCE_SECONDS)
@@ -159,6 +160,37 @@ def test_the_listener_listens_again_after_its_connection_is_killed(
             uow.sessions.revoke(session.id, T0 + timedelta(minutes=1))
         assert moved(theirs, before)
         assert cache.live_until(session.id, session.user_id) is None
+
+
+def test_a_process_does_not_count_its_own_notices_twice(engine: Engine, postgres_url: str) -> None:
+    # It moved its epoch at its commit already: hearing its own notice would
+    # empty its caches a second time for nothing.
+    session = started_session(engine)
+    ours = RevocationEpoch()
+    with listening(postgres_url, ours):
+        before = ours.value
+        with SqlUnitOfWork(engine, ours) as uow:
+            uow.sessions.revoke(session.id, T0 + timedelta(minutes=1))
+            uow.commit()
+        assert ours.value == before + 1
+        with psycopg.connect(libpq_url(postgres_url), autocommit=True) as other:
+            other.execute(f"SELECT pg_notify('{CHANNEL}', 'another process')")
+        # Notices arrive in order: once the other's is counted, ours was heard.
+        assert moved(ours, before + 1)
+        assert ours.value == before + 2
+
+
+def test_a_notice_that_fails_after_an_autocommit_revocation_leaves_the_unit_usable(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = started_session(engine)
+    monkeypatch.setattr(unit_of_work, "NOTICE", text("SELECT 1 / 0 WHERE :payload = ''"))
+    with SqlUnitOfWork(engine, autocommit=True) as uow:
+        uow.sessions.revoke(session.id, T0 + timedelta(minutes=1))
+        uow.commit()  # the notice fails, and is only logged: the revocation stands
+        found = uow.sessions.get(session.id)
+    assert found is not None
+    assert found.revoked_at == T0 + timedelta(minutes=1)
 
 
 def test_stopping_the_listener_closes_its_connection(engine: Engine, postgres_url: str) -> None:
