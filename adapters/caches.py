@@ -94,7 +94,6 @@ class RecentAnswers(Generic[K, V]):
         self._entries: dict[K, tuple[float, int, V]] = {}
         # Keys used past half their answer's age: renewed with the next miss.
         self._due: dict[K, None] = {}
-        self._epoch_seen = epoch.value
         self._next_sweep = monotonic() + SWEEP_EVERY_SECONDS
 
     def __len__(self) -> int:
@@ -107,8 +106,6 @@ class RecentAnswers(Generic[K, V]):
         # Read before asking the store: a revocation committed meanwhile bumps
         # the epoch past this value, so the entry is stale on its next lookup.
         epoch = self._epoch.value
-        if self._together and epoch != self._epoch_seen:
-            self._all_due_after_a_revocation(checked, epoch)
         entry = self._entries.get(key)
         if entry is not None and entry[1] == epoch:
             age = checked - entry[0]
@@ -124,17 +121,6 @@ class RecentAnswers(Generic[K, V]):
         for k in keys:
             self._remember(k, (checked, epoch, answers[k]))
         return answers[key]
-
-    def _all_due_after_a_revocation(self, now: float, epoch: int) -> None:
-        """A revocation (this process's or, heard of, another's) made every
-        answer stale: those read within the last `ttl_seconds` are the ones in
-        use, and are renewed together by the next misses, a batch each, rather
-        than by one read per key."""
-        self._epoch_seen = epoch
-        # The copy is made in C, without a thread switch, as in _sweep.
-        for k, (read_at, read_in, _) in list(self._entries.items()):
-            if read_in != epoch and now - read_at < self._ttl:
-                self._due[k] = None
 
     def _take_due(self, key: K) -> list[K]:
         if not self._together:
@@ -217,8 +203,9 @@ class CachedDirectory(Generic[K, V]):
     Accounts: a deleted account's sessions go with it, so its tokens are
     refused by the liveness rule as a revocation is. Service clients: one
     removed (the CLI, another process) counts as a revocation does, at once
-    where its notice is heard; one given a new secret, within that time. When the store has `get_many` (accounts), the
-    answers in use are renewed together (RecentAnswers).
+    where its notice is heard; one given a new secret, within that time. When
+    the store has `get_many` (accounts), the answers in use are renewed
+    together (RecentAnswers).
     """
 
     def __init__(

@@ -63,6 +63,8 @@ class RevocationListener:
         # Wakes the thread from its wait on the connection when stop() is called.
         self._wake_read, self._wake_write = socket.socketpair()
         self._thread: threading.Thread | None = None
+        # Every notice read, its own included.
+        self.notices_read = 0
 
     def start(self) -> None:
         if self._thread is not None or self._stopping.is_set():
@@ -76,38 +78,31 @@ class RevocationListener:
         if self._stopping.is_set():
             return
         self._stopping.set()
-        if self._thread is None:
-            self._close_wake()
-            return
-        self._wake_write.send(b"x")
-        # Blocks only while a connect is under way (at most its 5 s timeout).
-        self._thread.join(timeout=10)
+        if self._thread is not None:
+            self._wake_write.send(b"x")
+            # Blocks only while a connect is under way (at most its 5 s timeout).
+            self._thread.join(timeout=10)
+            if self._thread.is_alive():
+                return  # its sockets stay open for it; they go with this object
+        self._wake_read.close()
+        self._wake_write.close()
 
     def wait_until_listening(self, timeout: float) -> bool:
         return self._listening.wait(timeout)
 
     def _run(self) -> None:
         delay = self._retry_seconds
-        try:
-            while not self._stopping.is_set():
-                try:
-                    self._listen()
-                    delay = self._retry_seconds  # it listened: the next failure is new
-                except Exception as error:  # the thread must outlive any failure
-                    # Only the class: a driver message may name the host or the user.
-                    log.warning("revocation listener disconnected: %s", type(error).__name__)
-                    if self._listening.is_set():
-                        delay = self._retry_seconds
-                    else:
-                        delay = min(delay * 2, MAX_RETRY_SECONDS)
-                self._listening.clear()
-                self._stopping.wait(delay)
-        finally:
-            self._close_wake()
-
-    def _close_wake(self) -> None:
-        self._wake_read.close()
-        self._wake_write.close()
+        while not self._stopping.is_set():
+            try:
+                self._listen()
+            except Exception as error:  # the thread must outlive any failure
+                # Only the class: a driver message may name the host or the user.
+                log.warning("revocation listener disconnected: %s", type(error).__name__)
+                # Longer after each failure in a row; from the start after it listened.
+                listened = self._listening.is_set()
+                delay = self._retry_seconds if listened else min(delay * 2, MAX_RETRY_SECONDS)
+            self._listening.clear()
+            self._stopping.wait(delay)
 
     def _listen(self) -> None:
         with psycopg.connect(
@@ -137,8 +132,10 @@ class RevocationListener:
                 if any(fd == wake for fd, _ in poller.poll()):
                     return
                 # Reads what arrived; a connection the server closed raises here.
-                for notice in conn.notifies(timeout=0):
-                    if notice.payload != own:  # its own were counted at its commit
-                        self._epoch.bump()
+                payloads = [notice.payload for notice in conn.notifies(timeout=0)]
+                self.notices_read += len(payloads)
+                # Its own were counted at its commit; one move forgets for all the others.
+                if any(payload != own for payload in payloads):
+                    self._epoch.bump()
                 if conn.broken or conn.closed:  # never spin on a dead socket
                     raise psycopg.OperationalError("the listening connection is gone")

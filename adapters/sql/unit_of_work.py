@@ -122,7 +122,9 @@ class SqlUnitOfWork:
                 # the pool discards it.
                 pass
             else:
-                if committed_revocation:
+                # Not over a connection that died with the statement: reconnecting
+                # would only add a connect timeout to the 503 of an outage.
+                if committed_revocation and not conn.invalidated:
                     self._announce_committed(conn)
             finally:
                 conn.close()
@@ -140,18 +142,22 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         conn = self._connection()
+        revoked = self._revoked
         try:
-            if self._revoked and not self._autocommit:
+            if revoked and not self._autocommit:
                 # Inside the transaction: PostgreSQL delivers the notice with
                 # the commit, or not at all.
                 self._notify(conn)
             conn.commit()
         except _UNAVAILABLE as error:
             raise _unavailable(error) from None
-        if self._revoked:
-            if self._autocommit:
-                self._announce_committed(conn)
-            self._bump_revocations()
+        finally:
+            if revoked:
+                # Even when the commit's answer was lost: it may have gone
+                # through, and this process ignores its own notices.
+                self._bump_revocations()
+        if revoked and self._autocommit:
+            self._announce_committed(conn)
 
     def _notify(self, conn: Connection) -> None:
         """Tell the other processes (revocation_notices.py). No notices on
@@ -170,8 +176,11 @@ class SqlUnitOfWork:
         except (sa_exc.DBAPIError, sa_exc.TimeoutError, sa_exc.PendingRollbackError) as error:
             # The revocation stands; the others see it within their cache's second.
             log.warning("revocation notice not sent: %s", type(error).__name__)
+            # The unit stays usable after its commit, and in autocommit: a
+            # connection replaced meanwhile would come back in a transaction.
             with contextlib.suppress(sa_exc.SQLAlchemyError):
-                conn.rollback()  # the unit stays usable after its commit
+                conn.rollback()
+                conn.execution_options(isolation_level="AUTOCOMMIT")
 
     def _bump_revocations(self) -> None:
         # After the commit: a cache refilled before it would hold the old answer.

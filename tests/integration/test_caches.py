@@ -226,34 +226,6 @@ def test_the_answers_in_use_are_renewed_together_in_one_read(kind: str) -> None:
     assert store.batches[-1] == 32
 
 
-@pytest.mark.parametrize("kind", BATCHED)
-def test_after_a_revocation_the_answers_in_use_are_read_again_together(kind: str) -> None:
-    # A revocation anywhere (heard of through a notice) makes every answer
-    # stale: one read per key would be a burst of reads after each.
-    store, ticker, epoch = StoreStub(), Ticker(), RevocationEpoch()
-    ask = _cache(kind, store, epoch, ticker)
-    for n in range(32):
-        ask(n)
-    assert store.reads == 32
-    epoch.bump()
-    for n in range(32):
-        ask(n)
-    assert store.reads == 33
-    assert store.batches[-1] == 32
-
-
-@pytest.mark.parametrize("kind", BATCHED)
-def test_after_a_revocation_answers_past_their_age_are_not_read_again(kind: str) -> None:
-    store, ticker, epoch = StoreStub(), Ticker(), RevocationEpoch()
-    ask = _cache(kind, store, epoch, ticker)
-    ask(0), ask(1)
-    ticker.now += 1.5  # no longer in use
-    ask(2)
-    epoch.bump()
-    ask(2)
-    assert store.batches[-1] == 1
-
-
 def test_a_store_without_get_many_is_read_one_key_per_miss() -> None:
     store, ticker = StoreStub(), Ticker()
     ask = _cache("clients", store, RevocationEpoch(), ticker)
