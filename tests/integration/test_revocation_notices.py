@@ -27,7 +27,13 @@ from adapters.sql.revocation_notices import (
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from application.authenticate import SessionsInStore
 from domain.session import Session
-from tests.integration.test_repository_contract import T0, a_session, a_token, a_user
+from tests.integration.test_repository_contract import (
+    T0,
+    a_session,
+    a_token,
+    a_user,
+    saved,
+)
 
 AN_HOUR = 3600.0
 # How long a notice may take on a loaded machine before a test gives up on it.
@@ -66,11 +72,7 @@ def moved(epoch: RevocationEpoch, since: int) -> bool:
 def started_session(engine: Engine) -> Session:
     user = a_user(f"{uuid4().hex}@example.com")
     session = a_session(user)
-    with SqlUnitOfWork(engine) as uow:
-        uow.users.add(user)
-        uow.sessions.add(session)
-        uow.refresh_tokens.add(a_token(session))
-        uow.commit()
+    saved(lambda autocommit=False: SqlUnitOfWork(engine), user, session, a_token(session))
     return session
 
 
