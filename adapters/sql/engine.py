@@ -13,6 +13,16 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 # A pooled connection idle for longer is pinged before use.
 IDLE_PING_SECONDS = 1.0
+CONNECT_TIMEOUT_SECONDS = 5
+# A peer that stopped answering (a partition, a dead host) is found within about
+# 11 seconds, even on a connection that only waits (revocation_notices.py).
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10000,
+}
 
 
 def make_engine(
@@ -21,7 +31,7 @@ def make_engine(
     pool_size: int = 10,
     max_overflow: int = 0,
     pool_timeout: float = 5,
-    connect_timeout: int = 5,
+    connect_timeout: int = CONNECT_TIMEOUT_SECONDS,
     idle_ping_seconds: float = IDLE_PING_SECONDS,
 ) -> Engine:
     """An engine for `sqlite:///path` or `postgresql+psycopg://...`.
@@ -50,11 +60,7 @@ def make_engine(
             "options": (
                 r"-c statement_timeout=5000 -c default_transaction_isolation=read\ committed"
             ),
-            "keepalives": 1,
-            "keepalives_idle": 5,
-            "keepalives_interval": 2,
-            "keepalives_count": 3,
-            "tcp_user_timeout": 10000,
+            **KEEPALIVES,
         },
     )
     _ping_when_idle(engine, idle_ping_seconds)

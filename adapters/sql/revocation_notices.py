@@ -24,9 +24,11 @@ import socket
 import threading
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from sqlalchemy import make_url, text
 
 from adapters.caches import RevocationEpoch
+from adapters.sql.engine import CONNECT_TIMEOUT_SECONDS, KEEPALIVES
 
 log = logging.getLogger(__name__)
 
@@ -105,20 +107,14 @@ class RevocationListener:
             self._stopping.wait(delay)
 
     def _listen(self) -> None:
-        with psycopg.connect(
+        conninfo = make_conninfo(
             self._conninfo,
-            autocommit=True,
             application_name=APPLICATION_NAME,
-            connect_timeout=5,
-            # An idle listening connection shows no error until it is used: the
-            # keepalives find a peer that vanished (a partition, a dead host)
-            # within about 11 seconds.
-            keepalives=1,
-            keepalives_idle=5,
-            keepalives_interval=2,
-            keepalives_count=3,
-            tcp_user_timeout=10000,
-        ) as conn:
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            # An idle listening connection shows no error until it is used.
+            **KEEPALIVES,
+        )
+        with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
             self._epoch.bump()  # whatever was revoked while nobody listened
             self._listening.set()

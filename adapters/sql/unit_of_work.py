@@ -176,11 +176,16 @@ class SqlUnitOfWork:
         except (sa_exc.DBAPIError, sa_exc.TimeoutError, sa_exc.PendingRollbackError) as error:
             # The revocation stands; the others see it within their cache's second.
             log.warning("revocation notice not sent: %s", type(error).__name__)
-            # The unit stays usable after its commit, and in autocommit: a
-            # connection replaced meanwhile would come back in a transaction.
+            if conn.invalidated:
+                # Its connection died. Not replaced here: that could hold the
+                # answer for a connect timeout in an outage, and the new one
+                # would not be in autocommit. The unit is finished: any further
+                # statement fails loudly (a closed connection).
+                self._conn = None
+                conn.close()
+                return
             with contextlib.suppress(sa_exc.SQLAlchemyError):
-                conn.rollback()
-                conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.rollback()  # the unit stays usable after its commit
 
     def _bump_revocations(self) -> None:
         # After the commit: a cache refilled before it would hold the old answer.

@@ -14,6 +14,7 @@ from uuid import uuid4
 import psycopg
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy import exc as sa_exc
 
 from adapters.caches import CachedLiveSessions, RevocationEpoch
 from adapters.sql.engine import make_engine
@@ -174,6 +175,7 @@ def test_a_process_does_not_count_its_own_notices_twice(engine: Engine, postgres
         with SqlUnitOfWork(engine, ours) as uow:
             uow.sessions.revoke(session.id, T0 + timedelta(minutes=1))
             uow.commit()
+        assert wait_for(lambda: listener.notices_read == 1)  # its own, read
         assert ours.value == before + 1
         with psycopg.connect(libpq_url(postgres_url), autocommit=True) as other:
             other.execute(f"SELECT pg_notify('{CHANNEL}', 'another process')")
@@ -181,7 +183,7 @@ def test_a_process_does_not_count_its_own_notices_twice(engine: Engine, postgres
         assert ours.value == before + 2  # its commit, and the other's notice
 
 
-def test_a_notice_lost_with_its_connection_leaves_the_unit_usable_and_in_autocommit(
+def test_a_notice_lost_with_its_connection_finishes_the_unit_without_a_reconnect(
     engine: Engine,
 ) -> None:
     first, second = started_session(engine), started_session(engine)
@@ -192,11 +194,12 @@ def test_a_notice_lost_with_its_connection_leaves_the_unit_usable_and_in_autocom
             killer.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
             killer.commit()
         uow.commit()  # the notice fails with the connection, and is only logged
-        # Still usable, and still committing each statement as it runs.
-        uow.sessions.revoke(second.id, T0 + timedelta(minutes=2))
+        # A write after it fails loudly, never silently outside autocommit.
+        with pytest.raises(sa_exc.ResourceClosedError):
+            uow.sessions.revoke(second.id, T0 + timedelta(minutes=2))
     with SqlUnitOfWork(engine) as uow:
         assert uow.sessions.get(first.id).revoked_at == T0 + timedelta(minutes=1)  # type: ignore[union-attr]
-        assert uow.sessions.get(second.id).revoked_at == T0 + timedelta(minutes=2)  # type: ignore[union-attr]
+        assert uow.sessions.get(second.id).revoked_at is None  # type: ignore[union-attr]
 
 
 def test_a_listener_that_cannot_connect_stops_cleanly() -> None:
