@@ -122,7 +122,8 @@ def _allowed_methods(request: Request) -> str:
             "type": "http",
             "path": request.scope["path"],
             "root_path": request.scope.get("root_path", ""),
-            "method": method,
+            # Wherever GET is answered, so is HEAD (middleware.py's RequestPipeline).
+            "method": "GET" if method == "HEAD" else method,
             "headers": [],
         }
         if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):

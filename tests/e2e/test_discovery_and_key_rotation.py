@@ -167,3 +167,21 @@ def test_every_get_route_answers_head_with_the_headers_of_get_and_no_body(
 
 def test_head_on_a_route_without_get_is_405(api: Api) -> None:
     assert api.client.head("/v1/auth/login").status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/healthz", "GET, HEAD"),
+        ("GET", "/v1/auth/login", "POST"),
+        # Two routes at one path: every method of both (RFC 9110 15.5.6).
+        ("PUT", "/v1/users/me", "DELETE, GET, HEAD"),
+        ("GET", "/oauth/token", "POST"),
+    ],
+)
+def test_a_405_names_every_method_the_path_answers(
+    api: Api, method: str, path: str, allowed: str
+) -> None:
+    response = api.client.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
