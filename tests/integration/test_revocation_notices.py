@@ -6,7 +6,7 @@ would otherwise remember for an hour."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from uuid import uuid4
@@ -35,11 +35,9 @@ from tests.integration.test_repository_contract import (
     a_user,
     saved,
 )
+from tests.waiting import PATIENCE_SECONDS, wait_for
 
 AN_HOUR = 3600.0
-# How long a notice may take on a loaded machine before a test gives up on it.
-# Only a bound on waiting: nothing is asserted about the time it took.
-PATIENCE_SECONDS = 10.0
 
 
 @pytest.fixture
@@ -62,12 +60,7 @@ def listening(url: str, epoch: RevocationEpoch) -> Iterator[RevocationListener]:
 
 
 def moved(epoch: RevocationEpoch, since: int) -> bool:
-    deadline = time.monotonic() + PATIENCE_SECONDS
-    while time.monotonic() < deadline:
-        if epoch.value != since:
-            return True
-        time.sleep(0.01)
-    return False
+    return wait_for(lambda: epoch.value != since)
 
 
 def started_session(engine: Engine) -> Session:
@@ -238,12 +231,3 @@ def _on_listeners(engine: Engine, what: str) -> int:
         ).scalar_one()
         conn.commit()
     return int(found)
-
-
-def wait_for(condition: Callable[[], bool]) -> bool:
-    deadline = time.monotonic() + PATIENCE_SECONDS
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
