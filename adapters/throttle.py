@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import secrets
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Protocol
 
 # Imported whole, here, before any request: `limits` imports redis lazily when a
 # storage is first made, and a second thread doing so meanwhile reads the
 # half-imported module's version as 0.0.0 and fails (a 500 for concurrent first
 # requests of a fresh worker).
-import redis  # noqa: F401
+import redis
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.errors import StorageError
-from limits.storage import storage_from_string
+from limits.storage import MemoryStorage, RedisStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from domain.errors import ServiceUnavailable, TooManyRequests
@@ -22,6 +26,12 @@ from domain.errors import ServiceUnavailable, TooManyRequests
 # A throttle that hangs would hang every login: a Redis that does not answer
 # within this is treated as down.
 REDIS_TIMEOUT_SECONDS = 1.0
+# A place among an IP's attempts in flight that its process never gave back
+# (it died mid-login, or Redis's reply was lost) lapses after this long; a live
+# attempt ends long before (a login holds it for a few hashes at most).
+IN_FLIGHT_SECONDS = 60
+
+log = logging.getLogger(__name__)
 
 
 def _limiter(storage_uri: str) -> MovingWindowRateLimiter:
@@ -43,8 +53,80 @@ def _store_reachable() -> Iterator[None]:
     would silently stop, which is exactly what a brute-force attacker wants."""
     try:
         yield
-    except StorageError:
+    except (StorageError, redis.RedisError):
         raise ServiceUnavailable("the throttling store is unavailable") from None
+
+
+class _InFlight(Protocol):
+    """Attempts in flight per key, each under its own id: entering and leaving
+    twice is harmless (a retried call, or a leave after a lost reply)."""
+
+    def enter(self, key: str, attempt: str) -> int:
+        """Hold a place for `attempt`; the places held, this one included."""
+
+    def leave(self, key: str, attempt: str) -> None: ...
+
+
+class _InFlightInProcess:
+    """The places by key, each attempt's id with the time its place lapses."""
+
+    def __init__(self, lapse_seconds: int) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[str, dict[str, float]] = {}
+        self._lapse_seconds = lapse_seconds
+
+    def enter(self, key: str, attempt: str) -> int:
+        now = time.monotonic()
+        with self._lock:
+            held = self._held.setdefault(key, {})
+            for lapsed in [a for a, lapses in held.items() if lapses <= now]:
+                del held[lapsed]
+            held[attempt] = now + self._lapse_seconds
+            return len(held)
+
+    def leave(self, key: str, attempt: str) -> None:
+        with self._lock:
+            held = self._held.get(key, {})
+            held.pop(attempt, None)
+            if not held:
+                self._held.pop(key, None)
+
+
+# One sorted set per key, an attempt's id scored by when its place lapses: a
+# place that its process never gave back (it died, or Redis's reply to it was
+# lost) lapses on its own, whatever other attempts come meanwhile.
+_ENTER = b"""
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return redis.call('ZCARD', KEYS[1])
+"""
+_LEAVE = b"return redis.call('ZREM', KEYS[1], ARGV[1])"
+
+
+class _InFlightInRedis:
+    def __init__(self, storage: RedisStorage, namespace: str, lapse_seconds: int) -> None:
+        connection = storage.get_connection()
+        self._enter = connection.register_script(_ENTER)
+        self._leave = connection.register_script(_LEAVE)
+        self._prefix = storage.prefixed_key(f"{namespace}/in-flight/")
+        self._lapse_seconds = lapse_seconds
+
+    def enter(self, key: str, attempt: str) -> int:
+        now = time.time()
+        lapses, expiry_ms = now + self._lapse_seconds, self._lapse_seconds * 1000
+        return int(self._enter([self._prefix + key], [now, lapses, attempt, expiry_ms]))
+
+    def leave(self, key: str, attempt: str) -> None:
+        self._leave([self._prefix + key], [attempt])
+
+
+def _in_flight(storage: Storage, namespace: str, lapse_seconds: int) -> _InFlight:
+    if isinstance(storage, RedisStorage):  # also Sentinel and Cluster
+        return _InFlightInRedis(storage, namespace, lapse_seconds)
+    if isinstance(storage, MemoryStorage):
+        return _InFlightInProcess(lapse_seconds)
+    raise ValueError(f"login throttling needs memory:// or Redis, not {type(storage).__name__}")
 
 
 def _retry_after(reset_time: float) -> int:
@@ -71,20 +153,52 @@ class LimitsLoginThrottle:
         max_failures: int,
         window_seconds: int,
         namespace: str = "latchkey-login",
+        in_flight_seconds: int = IN_FLIGHT_SECONDS,
     ) -> None:
         self._limit = _limit(max_failures, window_seconds, namespace)
         self._limiter = _limiter(storage_uri)
+        self._in_flight = _in_flight(self._limiter.storage, namespace, in_flight_seconds)
 
-    def check(self, keys: Sequence[str]) -> None:
-        """Read-only: checking never counts as a failure."""
-        blocked_until = 0.0
-        with _store_reachable():
-            for key in keys:
-                stats = self._limiter.get_window_stats(self._limit, key)
-                if stats.remaining <= 0:
-                    blocked_until = max(blocked_until, stats.reset_time)
-        if blocked_until:
-            raise TooManyRequests(retry_after=_retry_after(blocked_until))
+    @contextmanager
+    def attempt(self, keys: Sequence[str]) -> Iterator[None]:
+        attempt = secrets.token_hex(16)
+        entered: list[str] = []
+        try:
+            blocked_until = 0.0
+            with _store_reachable():
+                for key in keys:
+                    # Listed before entering: a place may be held even when
+                    # the answer is lost, and leaving an unheld one is harmless.
+                    entered.append(key)
+                    # Entered before the failures are read: an attempt that ends
+                    # meanwhile counted its failure before leaving, so it is seen
+                    # in one count or the other.
+                    in_flight = self._in_flight.enter(key, attempt)
+                    blocked_until = max(blocked_until, self._blocked_until(key, in_flight))
+            if blocked_until:
+                raise TooManyRequests(retry_after=_retry_after(blocked_until))
+            yield
+        finally:
+            for key in entered:
+                self._leave(key, attempt)
+
+    def _blocked_until(self, key: str, in_flight: int) -> float:
+        """When `key` may try again, or 0 when its failures in the window and
+        `in_flight` attempts (this one included) fit the limit."""
+        stats = self._limiter.get_window_stats(self._limit, key)
+        failures = self._limit.amount - stats.remaining
+        if failures >= self._limit.amount:
+            return stats.reset_time
+        if failures + in_flight > self._limit.amount:
+            return time.time()  # attempts in flight end within moments
+        return 0.0
+
+    def _leave(self, key: str, attempt: str) -> None:
+        try:
+            self._in_flight.leave(key, attempt)
+        except redis.RedisError:
+            # The attempt's outcome stands; the place it held lapses by itself.
+            log.warning("could not release a login attempt in flight", exc_info=True)
 
     def reserve(self, keys: Sequence[str]) -> None:
         """One atomic hit per key (moving window: a refused hit counts nothing)."""

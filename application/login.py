@@ -52,15 +52,20 @@ class LogIn:
         keys = throttle_keys(command.email, command.client_ip)
         account, by_ip = keys[:1], keys[1:]
         try:
-            self._throttle.check(by_ip)
-            # The account's attempt is counted before the password is checked, so
-            # a burst of parallel guesses gets no more than the allowed number.
-            # A success clears it; the IP's counter only ever counts failures,
-            # so that many people behind one address can log in.
-            self._throttle.reserve(account)
+            # The IP's place is held until the attempt's failure, if any, is
+            # counted: parallel guesses over many accounts see each other.
+            with self._throttle.attempt(by_ip):
+                # The account's attempt is counted before the password is checked,
+                # so a burst of parallel guesses gets no more than the allowed
+                # number. A success clears it; the IP's counter only ever counts
+                # failures, so that many people behind one address can log in.
+                self._throttle.reserve(account)
+                return self._verify(command, account, by_ip)
         except TooManyRequests:
             self._audit.event("throttled", action="login")
             raise
+
+    def _verify(self, command: LogInCommand, account: list[str], by_ip: list[str]) -> TokenPair:
         user = self._find(command.email)
         if user is None:
             # Verify a dummy hash so an unknown email costs as much as a wrong

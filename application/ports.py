@@ -6,6 +6,7 @@ Adapters satisfy them structurally; tests use the in-memory fakes in tests/fakes
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -302,8 +303,13 @@ class IdGenerator(Protocol):
 
 
 class LoginThrottle(Protocol):
-    def check(self, keys: Sequence[str]) -> None:
-        """Raise TooManyRequests when any key has used up its failures."""
+    def attempt(self, keys: Sequence[str]) -> AbstractContextManager[None]:
+        """Hold a place among each key's failures while the attempt within runs:
+        raise TooManyRequests (holding nothing) when a key's failures in the
+        window plus its attempts in flight, this one included, exceed the limit.
+        A failure recorded within counts on; an attempt that ends without one
+        leaves nothing. So a burst of parallel attempts cannot all pass a check
+        made before any of them failed, and successes never use up the budget."""
 
     def reserve(self, keys: Sequence[str]) -> None:
         """Count an attempt now, atomically; raise TooManyRequests (counting

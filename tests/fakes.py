@@ -7,7 +7,8 @@ import hashlib
 import hmac
 import itertools
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -317,11 +318,14 @@ class FakePasswordHasher:
 
     def __init__(self) -> None:
         self.dummy_verifies = 0
+        # Runs while a password is being verified: what a parallel request sees then.
+        self.during_verify: Callable[[], None] | None = None
 
     def hash(self, password: str) -> str:
         return "fake$" + hashlib.sha256(password.encode()).hexdigest()
 
     def verify(self, password: str, password_hash: str) -> bool:
+        self._meanwhile()
         _, _, digest = password_hash.partition("$")
         return digest == hashlib.sha256(password.encode()).hexdigest()
 
@@ -329,7 +333,13 @@ class FakePasswordHasher:
         return not password_hash.startswith("fake$")
 
     def verify_dummy(self, password: str) -> None:
+        self._meanwhile()
         self.dummy_verifies += 1
+
+    def _meanwhile(self) -> None:
+        hook, self.during_verify = self.during_verify, None  # once: it may log in itself
+        if hook is not None:
+            hook()
 
 
 class FakeStrengthChecker:
@@ -400,18 +410,37 @@ class FakeThrottle:
     def __init__(self, max_failures: int = 3) -> None:
         self.max_failures = max_failures
         self.failures: dict[str, int] = {}
+        self.in_flight: dict[str, int] = {}
+        self.journal: list[str] = []
 
-    def check(self, keys: Sequence[str]) -> None:
-        if any(self.failures.get(k, 0) >= self.max_failures for k in keys):
+    def _refuse_past_the_limit(self, keys: Sequence[str], in_flight: int) -> None:
+        if any(
+            self.failures.get(k, 0) + self.in_flight.get(k, 0) + in_flight > self.max_failures
+            for k in keys
+        ):
             raise TooManyRequests(retry_after=60)
 
+    @contextmanager
+    def attempt(self, keys: Sequence[str]) -> Iterator[None]:
+        self._refuse_past_the_limit(keys, in_flight=1)
+        for key in keys:
+            self.in_flight[key] = self.in_flight.get(key, 0) + 1
+            self.journal.append(f"enter {key}")
+        try:
+            yield
+        finally:
+            for key in keys:
+                self.in_flight[key] -= 1
+                self.journal.append(f"leave {key}")
+
     def reserve(self, keys: Sequence[str]) -> None:
-        self.check(keys)
+        self._refuse_past_the_limit(keys, in_flight=1)
         self.record_failure(keys)
 
     def record_failure(self, keys: Sequence[str]) -> None:
         for key in keys:
             self.failures[key] = self.failures.get(key, 0) + 1
+            self.journal.append(f"failure {key}")
 
     def reset(self, keys: Sequence[str]) -> None:
         for key in keys:

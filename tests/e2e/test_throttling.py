@@ -137,6 +137,20 @@ def test_parallel_guesses_at_one_account_get_no_more_than_the_allowed_tries(api:
     assert statuses.count(429) >= len(clients) - MAX_FAILURES
 
 
+def test_parallel_guesses_from_one_ip_over_many_accounts_get_no_more_than_the_allowed_tries(
+    api: Api,
+) -> None:
+    # Credential stuffing: every guess in flight holds a place among the IP's
+    # failures, so a burst cannot all pass a check made before any failed.
+    stuffer = client_at(api, "198.51.100.7")
+    emails = [f"victim{n}@example.com" for n in range(30)]
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(lambda e: login(stuffer, email=e, password="leaked pw 1"), emails))
+    statuses = [a.status_code for a in answers]
+    assert statuses.count(401) <= MAX_FAILURES
+    assert statuses.count(429) >= len(emails) - MAX_FAILURES
+
+
 @contextmanager
 def instance(tmp_path: Path, namespace: str) -> Iterator[Api]:
     """One app instance over the shared database, counting in the shared Redis."""

@@ -225,6 +225,45 @@ def test_a_success_clears_the_account_counter_but_not_the_ip_counter(world: Worl
         attempt(world, "carol@example.com", ip=ip)
 
 
+def test_a_login_in_flight_holds_a_place_among_its_ips_failures(world: World) -> None:
+    # Parallel guesses over many accounts: one being verified counts already.
+    world.registered("alice@example.com")
+    ip = "198.51.100.7"
+    for n in range(world.throttle.max_failures - 1):
+        failed(world, f"user{n}@example.com", ip=ip)
+    meanwhile: list[type[Exception]] = []
+
+    def parallel_guess() -> None:
+        with pytest.raises(TooManyRequests) as refused:
+            attempt(world, "bob@example.com", "guess", ip=ip)
+        meanwhile.append(refused.type)
+
+    world.hasher.during_verify = parallel_guess
+    failed(world, "alice@example.com", ip=ip)
+
+    assert meanwhile == [TooManyRequests]
+    assert world.hasher.dummy_verifies == world.throttle.max_failures - 1  # none for bob
+
+
+def test_a_login_gives_its_place_back_after_counting_its_failure(world: World) -> None:
+    ip = "198.51.100.7"
+    failed(world, "nobody@example.com", ip=ip)
+
+    ip_events = [e for e in world.throttle.journal if e.endswith(f"login:ip:{ip}")]
+    assert ip_events == [f"enter login:ip:{ip}", f"failure login:ip:{ip}", f"leave login:ip:{ip}"]
+
+
+def test_successful_logins_in_a_row_never_use_up_the_ips_places(world: World) -> None:
+    world.registered()
+    ip = "198.51.100.7"
+    for n in range(world.throttle.max_failures - 1):
+        failed(world, f"user{n}@example.com", ip=ip)
+
+    for _ in range(3 * world.throttle.max_failures):
+        attempt(world, ip=ip)
+    failed(world, "user9@example.com", ip=ip)  # the last failure the IP may have
+
+
 def test_a_login_is_audited_with_the_user_and_the_session(world: World) -> None:
     user = world.registered()
 
