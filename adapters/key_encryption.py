@@ -30,6 +30,10 @@ class KeyDecryptionError(ValueError):
     """A stored key that does not open: a wrong key-encryption key, or a damaged row."""
 
 
+class SeedKeyError(ValueError):
+    """The configured first key is no private key in PEM, or does not fit the algorithm."""
+
+
 class SigningKeyCipher:
     """Seals under `key_encryption_key`; opens under it or under `other`.
 
@@ -81,14 +85,21 @@ class SealedKeyFactory:
     def __init__(self, cipher: SigningKeyCipher, alg: str, seed_pem: str | None = None) -> None:
         self._cipher = cipher
         self.alg = alg
-        # Parsed now: a seed that does not fit the algorithm stops the start-up.
-        self._seed = signing_key_from_pem(seed_pem, alg) if seed_pem else None
+        self._seed_pem = seed_pem
 
     def generate(self) -> NewSigningKey:
         return self._sealed(generate_signing_key(self.alg))
 
     def initial(self) -> NewSigningKey:
-        return self._sealed(self._seed) if self._seed is not None else self.generate()
+        """The seed, or a new key without one. The seed is read only here: once
+        a first key exists it is never used again, whatever it holds."""
+        if not self._seed_pem:
+            return self.generate()
+        try:
+            seed = signing_key_from_pem(self._seed_pem, self.alg)
+        except ValueError as error:
+            raise SeedKeyError(str(error)) from None
+        return self._sealed(seed)
 
     def resealed(self, key: SigningKeyRecord) -> bytes:
         return self._cipher.seal(self._cipher.open(key.kid, key.alg, key.sealed_private_key))

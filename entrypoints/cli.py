@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from adapters.key_encryption import KeyDecryptionError
+from adapters.key_encryption import KeyDecryptionError, SeedKeyError
 from adapters.key_store import RELOAD_INTERVAL_SECONDS
 from adapters.sql.migrate import SchemaState, schema_state, upgrade
 from application.signup import SignUpCommand
@@ -57,19 +57,20 @@ def _fail(message: str) -> typer.Exit:
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
-    port: Annotated[int | None, typer.Option(help="Bind port")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
+    port: Annotated[int | None, typer.Option(help="Bind port", min=1, max=65535)] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes", min=1)] = None,
 ) -> None:
     """Serve the HTTP API."""
     container = _container()
     settings = container.settings()
     with _database_errors_as_exit(settings):
         prepare_database(container)
-    workers = workers or settings.workers
+    workers = settings.workers if workers is None else workers
     # The workers read their settings from the environment: they must know how
     # many of them share the machine (each takes its share of the hashing threads).
     os.environ["LATCHKEY_WORKERS"] = str(workers)
-    host, port = host or settings.host, port or settings.port
+    host = settings.host if host is None else host
+    port = settings.port if port is None else port
     try:
         serving.serve(
             "entrypoints.asgi:app",
@@ -121,6 +122,8 @@ def prepare_database(container: Container) -> None:
         container.signing_keys().ensure()
     except KeyDecryptionError as error:
         raise _fail(str(error)) from None
+    except SeedKeyError as error:
+        raise _fail(f"LATCHKEY_SIGNING_KEY cannot be the first signing key: {error}") from None
     container.codec()
     container.engine().dispose()
 

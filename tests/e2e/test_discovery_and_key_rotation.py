@@ -125,6 +125,41 @@ def test_a_changed_signing_algorithm_signs_from_the_next_start(tmp_path: Path) -
         assert sorted(key["alg"] for key in published) == ["ES256", "EdDSA"]
 
 
+def test_a_seed_left_configured_does_not_stop_a_change_of_algorithm(tmp_path: Path) -> None:
+    # README: LATCHKEY_SIGNING_KEY becomes the first key and is ignored afterwards.
+    url = f"sqlite:///{tmp_path / 'latchkey.db'}"
+    upgrade(url)
+    for alg in ("ES256", "EdDSA"):
+        settings = make_settings(tmp_path, url, signing_alg=alg, signing_key=SEED.private_pem())
+        container = Container()
+        container.settings.override(providers.Object(settings))
+        prepare_database(container)
+        container.engine().dispose()
+
+    for api in build_api(settings):
+        published = api.client.get("/.well-known/jwks.json").json()["keys"]
+        assert sorted((k["alg"], k["kid"] == SEED.kid) for k in published) == [
+            ("ES256", True),
+            ("EdDSA", False),
+        ]
+
+
+def test_a_seed_that_cannot_be_the_first_key_stops_the_start_cleanly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'latchkey.db'}"
+    upgrade(url)
+    for seed, alg in [(SEED.private_pem(), "EdDSA"), ("-----BEGIN nonsense-----", "ES256")]:
+        settings = make_settings(tmp_path, url, signing_alg=alg, signing_key=seed)
+        container = Container()
+        container.settings.override(providers.Object(settings))
+        with pytest.raises(typer.Exit):
+            prepare_database(container)
+        error = capsys.readouterr().err
+        assert error.startswith("error: LATCHKEY_SIGNING_KEY cannot be the first signing key")
+        assert seed not in error
+
+
 def test_a_start_with_a_wrong_key_encryption_key_stores_no_key(tmp_path: Path) -> None:
     # Its rotation to a new algorithm would seal the new active key under the
     # wrong key-encryption key, and every well-configured instance would then

@@ -65,6 +65,31 @@ def test_serve_on_a_port_already_taken_fails_with_a_clear_message(
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--port", "99999"],
+        ["--port", "0"],
+        ["--port", "-5"],
+        ["--workers", "0"],
+        ["--workers", "-1"],
+    ],
+)
+def test_serve_refuses_a_port_or_worker_count_out_of_range(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: list[str]
+) -> None:
+    # Before: 99999 listened on 34463 (its remainder), 0 on the default port,
+    # and -1 workers ended in a traceback.
+    monkeypatch.setenv("LATCHKEY_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setattr(serving, "serve", lambda app, **options: pytest.fail("it served"))
+
+    result = CliRunner().invoke(cli.app, ["serve", *options])
+
+    assert result.exit_code == 2
+    assert f"Invalid value for '{options[0]}'" in result.output
+    assert "Traceback" not in result.output
+
+
 @pytest.mark.parametrize(("workers", "threads"), [(1, 2), (2, 1), (4, 1)])
 def test_the_workers_share_the_cores_for_hashing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, threads: int

@@ -12,7 +12,12 @@ from uuid import uuid4
 import pytest
 
 from adapters.jwt import JwtAccessTokenSigner
-from adapters.key_encryption import KeyDecryptionError, SealedKeyFactory, SigningKeyCipher
+from adapters.key_encryption import (
+    KeyDecryptionError,
+    SealedKeyFactory,
+    SeedKeyError,
+    SigningKeyCipher,
+)
 from adapters.key_store import UNKNOWN_KID_RELOAD_GAP_SECONDS, DatabaseKeySet
 from adapters.keys import generate_signing_key
 from application.keys import SigningKeys
@@ -92,8 +97,19 @@ def test_a_configured_pem_seeds_the_first_key_and_must_fit_the_algorithm() -> No
 
     assert factory.initial().kid == seed.kid
     assert factory.generate().kid != seed.kid
-    with pytest.raises(ValueError, match="RS256 needs an RSA"):
-        SealedKeyFactory(cipher, "RS256", seed.private_pem())
+    with pytest.raises(SeedKeyError, match="RS256 needs an RSA"):
+        SealedKeyFactory(cipher, "RS256", seed.private_pem()).initial()
+    with pytest.raises(SeedKeyError, match="not an unencrypted private key in PEM"):
+        SealedKeyFactory(cipher, "ES256", "not a key").initial()
+
+
+def test_a_seed_that_no_longer_fits_is_never_read_once_a_first_key_exists() -> None:
+    # README: the configured key becomes the first key, and is ignored afterwards;
+    # a later change of algorithm rotates to a new key of it.
+    seed = generate_signing_key("ES256").private_pem()
+    factory = SealedKeyFactory(SigningKeyCipher(KEK), "EdDSA", seed)
+
+    assert factory.generate().alg == "EdDSA"
 
 
 # -- the shared key set ------------------------------------------------------------------
