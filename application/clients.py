@@ -20,7 +20,7 @@ from application.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from domain.client import ServiceClient, check_client_name, check_public_client_id
+from domain.client import ServiceClient, check_client_name, check_public_client_id, is_client_id
 from domain.errors import ClientNotFound, InvalidClient
 from domain.session import DEFAULT_CLIENT_ID
 
@@ -76,7 +76,10 @@ class ClientAuthenticator:
         """The service client that proved itself with its secret; else InvalidClient."""
         if presented is None or not presented.secret:
             raise InvalidClient("client authentication required")
-        client = self._clients.get(presented.client_id)
+        # No identifier of ours could look like this one (a NUL, say): unknown,
+        # without asking a database that might refuse to compare it.
+        valid = is_client_id(presented.client_id)
+        client = self._clients.get(presented.client_id) if valid else None
         stored = client.secret_hash if client is not None else _NO_SUCH_DIGEST
         # Compared whatever the client, so that the time taken tells nothing.
         matched = self._secrets.matches(presented.secret, stored)

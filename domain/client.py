@@ -42,12 +42,16 @@ def check_client_name(name: str) -> str:
     return name
 
 
-def check_public_client_id(client_id: str) -> str:
+def is_client_id(client_id: str) -> bool:
     """RFC 6749 A.1: a client_id is visible ASCII (VSCHAR); ours also fits the sessions column."""
-    if (
-        not client_id
-        or len(client_id) > MAX_CLIENT_ID_LENGTH
-        or not all(" " <= ch <= "~" for ch in client_id)
-    ):
+    return (
+        bool(client_id)
+        and len(client_id) <= MAX_CLIENT_ID_LENGTH
+        and all(" " <= ch <= "~" for ch in client_id)
+    )
+
+
+def check_public_client_id(client_id: str) -> str:
+    if not is_client_id(client_id):
         raise InvalidRequest("client_id is not a valid client identifier")
     return client_id

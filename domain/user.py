@@ -31,7 +31,8 @@ class Email:
             or len(value) > MAX_EMAIL_LENGTH
         ):
             raise InvalidEmail("email is not a valid address")
-        if any(ch.isspace() for ch in value):
+        # Nor control characters: a NUL, say, that PostgreSQL cannot even compare.
+        if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in value):
             raise InvalidEmail("email is not a valid address")
         object.__setattr__(self, "value", value)
 

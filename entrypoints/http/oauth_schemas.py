@@ -11,7 +11,6 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.jwt import MAX_TOKEN_LENGTH
 from application.oauth import TokenInfo, TokenKind
 from domain.client import MAX_CLIENT_ID_LENGTH
 from domain.password_policy import MAX_PASSWORD_LENGTH
@@ -44,7 +43,10 @@ class TokenForm(Form):
 class PresentedTokenForm(Form):
     """The body of revocation (RFC 7009) and introspection (RFC 7662)."""
 
-    token: str = Field(min_length=1, max_length=MAX_TOKEN_LENGTH)
+    # No maximum: an over-long token is one that does not exist, answered 200
+    # (RFC 7009 2.2) or inactive (RFC 7662 2.2), not refused as a bad request.
+    # The 64 KiB body limit bounds it.
+    token: str = Field(min_length=1)
     token_type_hint: str | None = Field(
         default=None, max_length=64, examples=["access_token", "refresh_token"]
     )

@@ -28,7 +28,8 @@ class SignUpRequest(Body):
 class LogInRequest(Body):
     email: str = Field(min_length=1, max_length=254)
     password: str = Password
-    device_name: str | None = Field(default=None, max_length=255)
+    # A label people read: no control characters (PostgreSQL could not store a NUL).
+    device_name: str | None = Field(default=None, max_length=255, pattern=r"^[^\x00-\x1f\x7f]*$")
 
 
 class RefreshRequest(Body):

@@ -22,6 +22,7 @@ from joserfc.jwk import ECKey
 from sqlalchemy.exc import OperationalError
 
 from tests.e2e.conftest import PASSWORD, Api
+from tests.e2e.oauth_requests import basic, post
 
 MAX_BODY = 64 * 1024
 JSON = {"content-type": "application/json"}
@@ -99,6 +100,23 @@ def test_wrong_types_on_protected_routes_are_a_422_validation_error(api: Api) ->
     ]:
         response = api.client.request(method, path, json=body, headers=bearer)
         _assert_problem(response, 422, "validation_error")
+
+
+def test_a_nul_character_is_answered_alike_on_either_database(any_api: Api) -> None:
+    # PostgreSQL cannot store or even compare a NUL in text; SQLite can. The
+    # answers are those of the API either way, never the database's.
+    api = any_api
+    api.signup()
+    nul_email = {"email": "ada\u0000@example.com", "password": PASSWORD}
+    refused = api.client.post("/v1/auth/login", json=nul_email)
+    assert (refused.status_code, refused.json()["code"]) == (401, "invalid_credentials")
+    signup = api.client.post("/v1/auth/signup", json=nul_email)
+    assert (signup.status_code, signup.json()["code"]) == (422, "validation_error")
+    device = {"email": "ada@example.com", "password": PASSWORD, "device_name": "phone\u0000"}
+    named = api.client.post("/v1/auth/login", json=device)
+    assert (named.status_code, named.json()["code"]) == (422, "validation_error")
+    introspected = post(api, "introspect", basic("svc\u0000", "a secret"), token="t")
+    assert (introspected.status_code, introspected.json()["error"]) == (401, "invalid_client")
 
 
 @pytest.mark.parametrize("bearer", [None, "Bearer not-a-token"])

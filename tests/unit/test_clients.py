@@ -116,6 +116,23 @@ def test_a_client_authenticates_with_its_secret_only(
             authenticator.authenticate(wrong)
 
 
+def test_an_id_no_client_could_have_is_unknown_without_a_lookup(
+    secrets: FakeClientSecrets,
+) -> None:
+    # A NUL, say: PostgreSQL would refuse to compare it (a 400 instead of 401).
+    asked: list[str] = []
+
+    class Directory:
+        def get(self, client_id: str) -> None:
+            asked.append(client_id)
+
+    authenticator = ClientAuthenticator(secrets, Directory())
+    for client_id in ("a\x00b", "", "x" * 256, "caf\u00e9"):
+        with pytest.raises(InvalidClient):
+            authenticator.authenticate(PresentedClient(client_id, "a secret"))
+    assert asked == []
+
+
 def test_identifying_a_request_tells_public_and_service_clients_apart(
     world: World, clients: ManageClients, authenticator: ClientAuthenticator
 ) -> None:

@@ -97,6 +97,9 @@ def test_case_is_folded_as_unicode_compares_without_case() -> None:
         "alice@.com",
         "alice@example.",
         "alice@example..com",
+        "a\x00b@example.com",  # control characters, which PostgreSQL cannot even compare
+        "alice@example.com\x7f",
+        "al\u0085ice@example.com",
     ],
 )
 def test_a_malformed_email_is_refused(text: str) -> None:
