@@ -49,6 +49,20 @@ def _container() -> Container:
     return container
 
 
+OUT_OF_DATE = "the database schema is out of date: run `latchkey migrate` first"
+
+
+def _database_container() -> Container:
+    """A container over a database that this release can use: a clear error,
+    not a failing statement, for one never migrated or unreachable."""
+    container = _container()
+    with _database_errors_as_exit(container.settings()):
+        state = schema_state(container.engine())
+    if state is SchemaState.BEHIND:
+        raise _fail(OUT_OF_DATE)
+    return container
+
+
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=1)
@@ -105,7 +119,7 @@ def prepare_database(container: Container) -> None:
     state = schema_state(container.engine())
     if state is SchemaState.BEHIND:
         if not settings.auto_migrate:
-            raise _fail("the database schema is out of date: run `latchkey migrate` first")
+            raise _fail(OUT_OF_DATE)
         upgrade(settings.effective_database_url)
     elif state is SchemaState.AHEAD:
         # A later release migrated first (expand-only, docs/deployment.md): this
@@ -148,7 +162,12 @@ def _read_password() -> str:
     if sys.stdin.isatty():
         return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
     # Exactly as given, bar the line ending that piping adds.
-    return sys.stdin.readline().rstrip("\r\n")
+    # Bytes, decoded here: whatever the locale, no UTF-8 is an error, not a traceback.
+    try:
+        line = sys.stdin.buffer.readline().decode()
+    except UnicodeDecodeError:
+        raise _fail("the password is not valid UTF-8") from None
+    return line.rstrip("\r\n")
 
 
 @users.command("create")
@@ -156,14 +175,14 @@ def users_create(email: str) -> None:
     """Create a user; the password comes from a prompt or stdin."""
     password = _read_password()
     try:
-        user = _container().sign_up()(SignUpCommand(email=email, password=password))
+        user = _database_container().sign_up()(SignUpCommand(email=email, password=password))
     except DomainError as error:
         raise _fail(str(error)) from None
     typer.echo(json.dumps({"id": str(user.id), "email": str(user.email)}))
 
 
 def _manage(action: str, email: str) -> None:
-    manage = _container().manage_users()
+    manage = _database_container().manage_users()
     try:
         user = getattr(manage, action)(email)
     except DomainError as error:
@@ -196,7 +215,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON")]
 def clients_create(name: str, as_json: JsonOption = False) -> None:
     """Register a service client. Its secret is printed once: only a hash is kept."""
     try:
-        created = _container().manage_clients().create(name)
+        created = _database_container().manage_clients().create(name)
     except DomainError as error:
         raise _fail(str(error)) from None
     if as_json:
@@ -211,7 +230,7 @@ def clients_create(name: str, as_json: JsonOption = False) -> None:
 def clients_list(as_json: JsonOption = False) -> None:
     """List the service clients, oldest first."""
     try:
-        found = _container().manage_clients().list()
+        found = _database_container().manage_clients().list()
     except DomainError as error:
         raise _fail(str(error)) from None
     rows = [
@@ -224,7 +243,7 @@ def clients_list(as_json: JsonOption = False) -> None:
 def clients_delete(client_id: str) -> None:
     """Delete a service client: its secret stops working and its sessions end at once."""
     try:
-        _container().manage_clients().delete(client_id)
+        _database_container().manage_clients().delete(client_id)
     except DomainError as error:
         raise _fail(str(error)) from None
     typer.echo(f"deleted {client_id}")
@@ -235,7 +254,7 @@ def keys_rotate() -> None:
     """Add a new active signing key. The others are retired: they stay in the JWKS
     until every token they signed has expired."""
     try:
-        key = _container().signing_keys().rotate()
+        key = _database_container().signing_keys().rotate()
     except DomainError as error:
         raise _fail(str(error)) from None
     typer.echo(
@@ -249,7 +268,7 @@ def keys_reseal() -> None:
     """Seal every stored signing key again under LATCHKEY_KEY_ENCRYPTION_KEY; keys
     sealed under LATCHKEY_OTHER_KEY_ENCRYPTION_KEY open too (docs/deployment.md)."""
     try:
-        count = _container().signing_keys().reseal()
+        count = _database_container().signing_keys().reseal()
     except (KeyDecryptionError, DomainError) as error:
         raise _fail(str(error)) from None
     typer.echo(f"{count} signing keys sealed under the current key-encryption key")
@@ -259,7 +278,7 @@ def keys_reseal() -> None:
 def keys_list(as_json: JsonOption = False) -> None:
     """List the signing keys, newest first, with when retired ones leave the JWKS."""
     try:
-        found = _container().signing_keys().list()
+        found = _database_container().signing_keys().list()
     except DomainError as error:
         raise _fail(str(error)) from None
     rows = [

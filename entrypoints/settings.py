@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -87,6 +87,27 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = None
     # Prefixes every throttling key, so that deployments can share one Redis.
     redis_key_prefix: str = Field(default="latchkey", min_length=1, max_length=64)
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_latchkey_speaks(cls, url: str) -> str:
+        """SQLite, or PostgreSQL through psycopg 3; `postgresql://` and
+        `postgres://` (what most tools print) mean the latter."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        if not url:
+            return url
+        try:
+            parsed = make_url(url)
+        except (ArgumentError, ValueError):
+            # Not echoed: the rejected value may hold a password.
+            raise ValueError("is not a database URL") from None
+        if parsed.drivername in ("postgresql", "postgres"):
+            return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+            raise ValueError("must be sqlite:///PATH or postgresql+psycopg://…")
+        return url
 
     @model_validator(mode="after")
     def _other_key_encryption_key_beside_a_given_one(self) -> Settings:

@@ -83,6 +83,47 @@ def test_serve_refuses_an_out_of_date_schema(env: dict[str, str]) -> None:
     assert "latchkey migrate" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["clients", "list"], ["keys", "list"], ["users", "disable", "ops@example.com"]],
+)
+def test_every_database_command_names_an_unmigrated_schema(
+    env: dict[str, str], command: list[str]
+) -> None:
+    # It said "the database is unavailable", which sends an operator the wrong way.
+    result = run(env, *command)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: the database schema is out of date: run `latchkey migrate` first\n"
+    )
+
+
+@pytest.mark.parametrize("url", ["not a url", "mysql://app:hunter2@127.0.0.1/x"])
+def test_a_database_url_latchkey_cannot_use_is_one_error_line(
+    env: dict[str, str], url: str
+) -> None:
+    for command in (["migrate"], ["clients", "list"]):
+        result = run({**env, "LATCHKEY_DATABASE_URL": url}, *command)
+        assert result.returncode == 1
+        assert result.stderr.startswith("error: invalid settings: LATCHKEY_DATABASE_URL")
+        assert "Traceback" not in result.stderr
+        assert "hunter2" not in result.stderr
+
+
+def test_a_password_on_stdin_that_is_no_utf_8_is_one_error_line(env: dict[str, str]) -> None:
+    assert run(env, "migrate").returncode == 0
+    result = subprocess.run(
+        [LATCHKEY, "users", "create", "ops@example.com"],
+        env=env,
+        input=b"\xff\xfe not utf-8 at all, but long\n",
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr == b"error: the password is not valid UTF-8\n"
+
+
 def test_production_refuses_to_start_without_its_secrets(env: dict[str, str]) -> None:
     result = run({**env, "LATCHKEY_ENV": "production"}, "serve")
     assert result.returncode != 0

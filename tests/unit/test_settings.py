@@ -34,6 +34,32 @@ def test_the_other_parameters_of_a_database_url_stay_readable() -> None:
     assert "sslmode=verify-full" in shown
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "not a url",
+        "bogus://app:hunter2@db.internal/latchkey",
+        "mysql://app:hunter2@db.internal/latchkey",
+        "postgresql+asyncpg://app:hunter2@db.internal/latchkey",
+    ],
+)
+def test_a_database_url_latchkey_cannot_use_is_refused_without_echoing_it(url: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(database_url=url)
+
+    assert "database_url" in str(refused.value)
+    assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg"])
+def test_a_postgresql_url_means_psycopg_3(scheme: str) -> None:
+    settings = Settings(database_url=f"{scheme}://app:hunter2@db.internal:5433/latchkey")
+
+    assert settings.effective_database_url == (
+        "postgresql+psycopg://app:hunter2@db.internal:5433/latchkey"
+    )
+
+
 KEY, OTHER = "k" * 32, "o" * 32
 
 
