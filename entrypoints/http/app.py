@@ -50,6 +50,10 @@ def create_app(container: Container | None = None) -> FastAPI:
         version="1.0.0",
         description="Sign-up, login, rotating refresh tokens and sessions.",
         telemetry=None if container.settings().opentelemetry else _NO_TELEMETRY,
+        # A path with a trailing slash is not found, not redirected: the redirect's
+        # Location came from the Host header, and a 307 has the client send its
+        # credentials again, to wherever that names.
+        redirect_slashes=False,
     )
     app.state.container = container
     # Enough to keep every hashing thread busy (entrypoints/container.py).

@@ -220,3 +220,16 @@ def test_a_405_names_every_method_the_path_answers(
     response = api.client.request(method, path)
     assert response.status_code == 405
     assert response.headers["allow"] == allowed
+
+
+@pytest.mark.parametrize("path", ["/oauth/token/", "/v1/auth/login/", "/healthz/"])
+def test_a_trailing_slash_is_not_found_never_redirected_to_the_host_header(
+    api: Api, path: str
+) -> None:
+    # A 307 would have the client send its credentials again, to the host that
+    # the request's own Host header named.
+    response = api.client.post(
+        path, data={"grant_type": "password"}, headers={"Host": "evil.example"}
+    )
+    assert response.status_code == 404
+    assert "location" not in response.headers
