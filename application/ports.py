@@ -210,7 +210,7 @@ class AccessTokenSigner(Protocol):
         not_after: datetime | None = None,
     ) -> tuple[str, datetime]:
         """A signed access token and its expiry: the configured lifetime from
-        `now`, but never past `not_after` (its session's end)."""
+        `now`, but never past `not_after` (its session's idle or absolute end)."""
 
     def verify(self, token: str, now: datetime) -> AccessClaims:
         """Check signature, algorithm, typ, iss, aud and times; raise InvalidToken."""

@@ -50,7 +50,9 @@ class TokenServices:
             session_id=session.id,
             client_id=session.client_id,
             now=now,
-            not_after=session.expires_at,
+            # Its refresh token's end: the session's idle lifetime, capped by its
+            # absolute one. A session that has idled out takes its tokens along.
+            not_after=refresh.expires_at,
         )
         return TokenPair(
             access_token=access,

@@ -440,3 +440,19 @@ def test_a_refresh_whose_session_is_revoked_mid_flight_gets_no_pair(
 
     assert set(world.store.tokens) == tokens_before
     assert "refresh" not in world.audit.names()
+
+
+def test_no_access_token_outlives_the_idle_lifetime_of_its_session() -> None:
+    # A refresh lifetime shorter than an access token's: once the session has
+    # idled out (it is no longer listed), its tokens must not go on working.
+    idle = timedelta(seconds=300)
+    world = build_world(replace(SESSION_POLICY, refresh_idle_ttl=idle))
+    pair = world.logged_in()
+    assert pair.expires_in == idle.total_seconds()
+
+    world.clock.advance(200)
+    refreshed = world.rotated(pair)
+    assert refreshed.expires_in == idle.total_seconds()
+    world.clock.advance(idle.total_seconds() + 1)
+    with pytest.raises(InvalidToken):
+        world.principal(refreshed)
