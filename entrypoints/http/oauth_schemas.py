@@ -35,7 +35,8 @@ class TokenForm(Form):
     )
     username: str | None = Field(default=None, max_length=254, description="the email")
     password: str | None = Field(default=None, max_length=MAX_PASSWORD_LENGTH)
-    refresh_token: str | None = Field(default=None, max_length=512)
+    # No maximum: a token longer than any we issue is invalid_grant like any other.
+    refresh_token: str | None = None
     # Accepted and ignored: Latchkey has no scopes, every token is for the whole API.
     scope: str | None = Field(default=None, max_length=1024)
 

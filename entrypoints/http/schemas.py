@@ -33,7 +33,9 @@ class LogInRequest(Body):
 
 
 class RefreshRequest(Body):
-    refresh_token: str = Field(min_length=1, max_length=512)
+    # No maximum (the 64 KiB body limit bounds it): a token longer than any we
+    # issue is one we do not know, invalid_refresh_token like any other.
+    refresh_token: str = Field(min_length=1)
 
 
 class LogOutRequest(Body):

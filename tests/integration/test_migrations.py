@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import stat
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import uuid4
 
 from alembic import command
@@ -147,3 +149,15 @@ def test_canonical_emails_are_refolded_and_a_collision_keeps_its_old_form(
     assert found[ids["decomposed"]] == "ren\u00e9@example.com"
     assert found[ids["unicode twin"]] == "eve@münchen.de"
     assert found[ids["punycode twin"]] == "eve@xn--mnchen-3ya.de"
+
+
+def test_the_embedded_database_and_its_journal_are_readable_by_their_owner_only(
+    tmp_path: Path,
+) -> None:
+    # It holds password hashes and sealed signing keys, as the 0600 key files do.
+    path = tmp_path / "var" / "latchkey.db"
+    upgrade(f"sqlite:///{path}")
+
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.parent.glob("latchkey.db*")}
+    assert modes["latchkey.db"] == 0o600
+    assert set(modes.values()) == {0o600}
