@@ -61,7 +61,7 @@ class SignUp:
     def __call__(self, command: SignUpCommand) -> User:
         # The per-IP budget first: a refused attempt costs no hash and no read.
         self._budget(command.client_ip)
-        email = Email(command.email)
+        email = Email.for_new_account(command.email)
         self._rules.check(command.password, email)
         with self._uow(autocommit=True) as uow:
             # Cheap early answer; the unique index still decides under a race.

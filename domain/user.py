@@ -31,10 +31,26 @@ class Email:
             or len(value) > MAX_EMAIL_LENGTH
         ):
             raise InvalidEmail("email is not a valid address")
-        # Nor control characters: a NUL, say, that PostgreSQL cannot even compare.
-        if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in value):
+        # Nor a NUL, which PostgreSQL cannot even compare: looked up, it is no account.
+        if any(ch.isspace() or ch == "\x00" for ch in value):
             raise InvalidEmail("email is not a valid address")
         object.__setattr__(self, "value", value)
+
+    @classmethod
+    def for_new_account(cls, text: str) -> Email:
+        """Stricter than for a lookup: no control characters at all. Addresses
+        stored before this rule still load and log in; only new ones meet it."""
+        email = cls(text)
+        if any(unicodedata.category(ch) == "Cc" for ch in email.value):
+            raise InvalidEmail("email is not a valid address")
+        return email
+
+    @classmethod
+    def stored(cls, value: str) -> Email:
+        """An address as stored: it met the rules of its day, whatever they are now."""
+        email = object.__new__(cls)
+        object.__setattr__(email, "value", value)
+        return email
 
     @property
     def canonical(self) -> str:

@@ -75,6 +75,8 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes", min=1)] = None,
 ) -> None:
     """Serve the HTTP API."""
+    if host == "":  # an unset shell variable, say: not "every interface"
+        raise _fail("--host must not be empty")
     container = _container()
     settings = container.settings()
     with _database_errors_as_exit(settings):

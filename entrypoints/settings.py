@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     )
 
     env: Environment = Environment.DEVELOPMENT
-    host: str = "127.0.0.1"
+    host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
     # Per worker: threads for blocking work (database, waiting for a hash). Few

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import select
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -114,10 +115,11 @@ def _sqlite_engine(url: URL) -> Engine:
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-        # It holds password hashes and sealed keys: readable by its owner only,
-        # as the key files beside it are. SQLite gives its -wal and -shm files
-        # the mode of the database file.
-        os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o600))
+        # It holds password hashes and sealed keys: made readable by its owner
+        # only, as the key files beside it are. SQLite gives its -wal and -shm
+        # files the mode of the database file. An existing file keeps its mode.
+        with suppress(FileExistsError):
+            os.close(os.open(database, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
     engine = create_engine(url, hide_parameters=True)
 
     @event.listens_for(engine, "connect")

@@ -19,8 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from dependency_injector import providers
 from joserfc.jwk import ECKey
+from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
+from adapters.sql.tables import users
 from tests.e2e.conftest import PASSWORD, Api
 from tests.e2e.oauth_requests import basic, post
 
@@ -124,6 +126,26 @@ def test_a_nul_character_is_answered_alike_on_either_database(any_api: Api) -> N
     assert (named.status_code, named.json()["code"]) == (422, "validation_error")
     introspected = post(api, "introspect", basic("svc\u0000", "a secret"), token="t")
     assert (introspected.status_code, introspected.json()["error"]) == (401, "invalid_client")
+
+
+def test_an_address_stored_before_the_control_character_rule_keeps_working(
+    any_api: Api,
+) -> None:
+    # Sign-up refuses control characters now; an account made before must
+    # still log in, read its profile and be disabled by an operator.
+    api = any_api
+    api.signup()
+    legacy = "eve\u0001@example.com"
+    with api.container.engine().begin() as connection:
+        connection.execute(update(users).values(email=legacy, email_canonical=legacy))
+
+    pair = api.client.post("/v1/auth/login", json={"email": legacy, "password": PASSWORD})
+    assert pair.status_code == 200, pair.text
+    access = pair.json()["access_token"]
+    me = api.me(access)
+    assert (me.status_code, me.json()["email"]) == (200, legacy)
+    api.container.manage_users().disable(legacy)
+    assert api.me(access).status_code == 401
 
 
 @pytest.mark.parametrize("bearer", [None, "Bearer not-a-token"])

@@ -157,7 +157,12 @@ def test_the_embedded_database_and_its_journal_are_readable_by_their_owner_only(
     # It holds password hashes and sealed signing keys, as the 0600 key files do.
     path = tmp_path / "var" / "latchkey.db"
     upgrade(f"sqlite:///{path}")
-
-    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.parent.glob("latchkey.db*")}
-    assert modes["latchkey.db"] == 0o600
-    assert set(modes.values()) == {0o600}
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as connection:  # a write: the journal exists while it is open
+            connection.execute(text("DELETE FROM users"))
+        with engine.connect():
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.parent.iterdir()}
+    finally:
+        engine.dispose()
+    assert modes == {"latchkey.db": 0o600, "latchkey.db-wal": 0o600, "latchkey.db-shm": 0o600}
