@@ -7,6 +7,7 @@ import math
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Protocol
@@ -68,28 +69,23 @@ class _InFlight(Protocol):
 
 
 class _InFlightInProcess:
-    """The places by key, each attempt's id with the time its place lapses."""
+    """A count per key: in one process every attempt's `finally` gives its place
+    back, and no answer can be lost on the way."""
 
-    def __init__(self, lapse_seconds: int) -> None:
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._held: dict[str, dict[str, float]] = {}
-        self._lapse_seconds = lapse_seconds
+        self._counts: Counter[str] = Counter()
 
     def enter(self, key: str, attempt: str) -> int:
-        now = time.monotonic()
         with self._lock:
-            held = self._held.setdefault(key, {})
-            for lapsed in [a for a, lapses in held.items() if lapses <= now]:
-                del held[lapsed]
-            held[attempt] = now + self._lapse_seconds
-            return len(held)
+            self._counts[key] += 1
+            return self._counts[key]
 
     def leave(self, key: str, attempt: str) -> None:
         with self._lock:
-            held = self._held.get(key, {})
-            held.pop(attempt, None)
-            if not held:
-                self._held.pop(key, None)
+            self._counts[key] -= 1
+            if self._counts[key] <= 0:
+                del self._counts[key]
 
 
 # One sorted set per key, an attempt's id scored by when its place lapses: a
@@ -125,7 +121,7 @@ def _in_flight(storage: Storage, namespace: str, lapse_seconds: int) -> _InFligh
     if isinstance(storage, RedisStorage):  # also Sentinel and Cluster
         return _InFlightInRedis(storage, namespace, lapse_seconds)
     if isinstance(storage, MemoryStorage):
-        return _InFlightInProcess(lapse_seconds)
+        return _InFlightInProcess()
     raise ValueError(f"login throttling needs memory:// or Redis, not {type(storage).__name__}")
 
 
@@ -163,8 +159,8 @@ class LimitsLoginThrottle:
     def attempt(self, keys: Sequence[str]) -> Iterator[None]:
         attempt = secrets.token_hex(16)
         entered: list[str] = []
+        waits: list[int | None] = []
         try:
-            blocked_until = 0.0
             with _store_reachable():
                 for key in keys:
                     # Listed before entering: a place may be held even when
@@ -174,24 +170,25 @@ class LimitsLoginThrottle:
                     # meanwhile counted its failure before leaving, so it is seen
                     # in one count or the other.
                     in_flight = self._in_flight.enter(key, attempt)
-                    blocked_until = max(blocked_until, self._blocked_until(key, in_flight))
-            if blocked_until:
-                raise TooManyRequests(retry_after=_retry_after(blocked_until))
+                    waits.append(self._wait(key, in_flight))
+            blocked = [wait for wait in waits if wait is not None]
+            if blocked:
+                raise TooManyRequests(retry_after=max(blocked))
             yield
         finally:
             for key in entered:
                 self._leave(key, attempt)
 
-    def _blocked_until(self, key: str, in_flight: int) -> float:
-        """When `key` may try again, or 0 when its failures in the window and
-        `in_flight` attempts (this one included) fit the limit."""
+    def _wait(self, key: str, in_flight: int) -> int | None:
+        """Seconds until `key` may try again; None when its failures in the
+        window and `in_flight` attempts (this one included) fit the limit."""
         stats = self._limiter.get_window_stats(self._limit, key)
         failures = self._limit.amount - stats.remaining
+        if failures + in_flight <= self._limit.amount:
+            return None
         if failures >= self._limit.amount:
-            return stats.reset_time
-        if failures + in_flight > self._limit.amount:
-            return time.time()  # attempts in flight end within moments
-        return 0.0
+            return _retry_after(stats.reset_time)
+        return 1  # only attempts in flight fill it: they end within moments
 
     def _leave(self, key: str, attempt: str) -> None:
         try:

@@ -52,20 +52,22 @@ class LogIn:
         keys = throttle_keys(command.email, command.client_ip)
         account, by_ip = keys[:1], keys[1:]
         try:
-            # The IP's place is held until the attempt's failure, if any, is
-            # counted: parallel guesses over many accounts see each other.
+            # The IP's place is held until the password is decided and a failure
+            # counted: parallel guesses over many accounts see each other, and a
+            # success frees it before its session is written.
             with self._throttle.attempt(by_ip):
                 # The account's attempt is counted before the password is checked,
                 # so a burst of parallel guesses gets no more than the allowed
                 # number. A success clears it; the IP's counter only ever counts
                 # failures, so that many people behind one address can log in.
                 self._throttle.reserve(account)
-                return self._verify(command, account, by_ip)
+                user = self._verified(command, account, by_ip)
         except TooManyRequests:
             self._audit.event("throttled", action="login")
             raise
+        return self._start_session(user, command)
 
-    def _verify(self, command: LogInCommand, account: list[str], by_ip: list[str]) -> TokenPair:
+    def _verified(self, command: LogInCommand, account: list[str], by_ip: list[str]) -> User:
         user = self._find(command.email)
         if user is None:
             # Verify a dummy hash so an unknown email costs as much as a wrong
@@ -74,7 +76,7 @@ class LogIn:
         elif self._hasher.verify(command.password, user.password_hash) and user.is_active:
             # Only the account counter is cleared: an IP stuffing many accounts stays counted.
             self._throttle.reset(account)
-            return self._start_session(user, command)
+            return user
         self._throttle.record_failure(by_ip)
         # The user id (when the account exists) shows which account is under attack.
         self._audit.event("login_failed", user_id=user.id if user else None)

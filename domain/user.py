@@ -45,13 +45,6 @@ class Email:
             raise InvalidEmail("email is not a valid address")
         return email
 
-    @classmethod
-    def stored(cls, value: str) -> Email:
-        """An address as stored: it met the rules of its day, whatever they are now."""
-        email = object.__new__(cls)
-        object.__setattr__(email, "value", value)
-        return email
-
     @property
     def canonical(self) -> str:
         """Case-insensitive over the whole address, as users expect, and one

@@ -175,9 +175,10 @@ def _read_password() -> str:
 @users.command("create")
 def users_create(email: str) -> None:
     """Create a user; the password comes from a prompt or stdin."""
+    sign_up = _database_container().sign_up()  # a schema to refuse before the prompt
     password = _read_password()
     try:
-        user = _database_container().sign_up()(SignUpCommand(email=email, password=password))
+        user = sign_up(SignUpCommand(email=email, password=password))
     except DomainError as error:
         raise _fail(str(error)) from None
     typer.echo(json.dumps({"id": str(user.id), "email": str(user.email)}))

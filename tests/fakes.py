@@ -413,16 +413,17 @@ class FakeThrottle:
         self.in_flight: dict[str, int] = {}
         self.journal: list[str] = []
 
-    def _refuse_past_the_limit(self, keys: Sequence[str], in_flight: int) -> None:
-        if any(
-            self.failures.get(k, 0) + self.in_flight.get(k, 0) + in_flight > self.max_failures
-            for k in keys
-        ):
-            raise TooManyRequests(retry_after=60)
-
     @contextmanager
     def attempt(self, keys: Sequence[str]) -> Iterator[None]:
-        self._refuse_past_the_limit(keys, in_flight=1)
+        """As the adapter: failures and attempts in flight, this one included;
+        a wait of 1 s when only attempts in flight fill the limit."""
+        waits = [
+            60 if self.failures.get(k, 0) >= self.max_failures else 1
+            for k in keys
+            if self.failures.get(k, 0) + self.in_flight.get(k, 0) + 1 > self.max_failures
+        ]
+        if waits:
+            raise TooManyRequests(retry_after=max(waits))
         for key in keys:
             self.in_flight[key] = self.in_flight.get(key, 0) + 1
             self.journal.append(f"enter {key}")
@@ -434,7 +435,9 @@ class FakeThrottle:
                 self.journal.append(f"leave {key}")
 
     def reserve(self, keys: Sequence[str]) -> None:
-        self._refuse_past_the_limit(keys, in_flight=1)
+        """As the adapter's moving window: an attempt counted now, atomically."""
+        if any(self.failures.get(k, 0) + 1 > self.max_failures for k in keys):
+            raise TooManyRequests(retry_after=60)
         self.record_failure(keys)
 
     def record_failure(self, keys: Sequence[str]) -> None:

@@ -76,8 +76,7 @@ class SqlUserRepository:
             return []
         rows = self._conn.execute(_PROFILES_BY_IDS, {"p_keys": list(user_ids)})
         return [
-            Profile(id=row.id, email=Email.stored(row.email), created_at=row.created_at)
-            for row in rows
+            Profile(id=row.id, email=Email(row.email), created_at=row.created_at) for row in rows
         ]
 
     def get_by_email(self, email: Email) -> User | None:
@@ -399,7 +398,7 @@ def _user_values(user: User) -> dict[str, Any]:
 def _user(row: Row[Any]) -> User:
     return User(
         id=row.id,
-        email=Email.stored(row.email),
+        email=Email(row.email),
         password_hash=row.password_hash,
         created_at=row.created_at,
         disabled_at=row.disabled_at,

@@ -229,7 +229,10 @@ def test_a_trailing_slash_is_not_found_never_redirected_to_the_host_header(
     # A 307 would have the client send its credentials again, to the host that
     # the request's own Host header named.
     response = api.client.post(
-        path, data={"grant_type": "password"}, headers={"Host": "evil.example"}
+        path,
+        data={"grant_type": "password"},
+        headers={"Host": "evil.example"},
+        follow_redirects=False,
     )
     assert response.status_code == 404
     assert "location" not in response.headers

@@ -103,7 +103,7 @@ def test_a_configured_pem_seeds_the_first_key_and_must_fit_the_algorithm() -> No
         SealedKeyFactory(cipher, "ES256", "not a key").initial()
 
 
-def test_a_seed_that_no_longer_fits_is_never_read_once_a_first_key_exists() -> None:
+def test_a_seed_that_does_not_fit_is_not_read_to_generate_a_key() -> None:
     # README: the configured key becomes the first key, and is ignored afterwards;
     # a later change of algorithm rotates to a new key of it.
     seed = generate_signing_key("ES256").private_pem()

@@ -32,14 +32,13 @@ def make_throttle(request: pytest.FixtureRequest) -> Iterator[ThrottleFactory]:
         uri = REDIS_URL
 
     def build(
-        max_failures: int = MAX_FAILURES, window_seconds: int = WINDOW, in_flight_seconds: int = 60
+        max_failures: int = MAX_FAILURES, window_seconds: int = WINDOW
     ) -> LimitsLoginThrottle:
         return LimitsLoginThrottle(
             storage_uri=uri,
             max_failures=max_failures,
             window_seconds=window_seconds,
             namespace=namespace,
-            in_flight_seconds=in_flight_seconds,
         )
 
     yield build
@@ -237,9 +236,12 @@ def test_instances_on_one_redis_see_each_others_attempts_in_flight(
     assert in_flight_keys(namespace) == []
 
 
-def test_a_place_lost_in_redis_gives_no_extra_attempts(two_instances: TwoInstances) -> None:
-    # A key evicted or deleted under attempts in flight: their ends must not
-    # leave anything that lets later attempts through.
+def test_a_place_lost_in_redis_leaves_nothing_behind_once_its_attempts_end(
+    two_instances: TwoInstances,
+) -> None:
+    # A key evicted or deleted under attempts in flight (they then go uncounted
+    # until they end): their ends must not leave anything that lets later
+    # attempts through.
     throttle, _, namespace = two_instances
     with throttle.attempt(IP), throttle.attempt(IP):
         for key in in_flight_keys(namespace):
@@ -249,10 +251,10 @@ def test_a_place_lost_in_redis_gives_no_extra_attempts(two_instances: TwoInstanc
         assert_refused(throttle)
 
 
-def test_a_lost_answer_from_redis_leaves_no_place_taken(make_throttle: ThrottleFactory) -> None:
+def test_a_lost_answer_from_redis_leaves_no_place_taken(two_instances: TwoInstances) -> None:
     # Redis held the place, but its answer never came (a timeout): the attempt
     # fails closed and still gives the place back.
-    throttle = make_throttle()
+    throttle = two_instances.first
     in_flight = throttle._in_flight
     enter = in_flight.enter
 
@@ -269,10 +271,16 @@ def test_a_lost_answer_from_redis_leaves_no_place_taken(make_throttle: ThrottleF
 
 
 def test_a_place_never_given_back_lapses_however_busy_the_key(
-    make_throttle: ThrottleFactory,
+    two_instances: TwoInstances,
 ) -> None:
     # Its process died mid-login. Other attempts keep coming; the place still lapses.
-    throttle = make_throttle(in_flight_seconds=1)
+    throttle = LimitsLoginThrottle(
+        storage_uri=REDIS_URL,
+        max_failures=MAX_FAILURES,
+        window_seconds=WINDOW,
+        namespace=two_instances.namespace,
+        in_flight_seconds=1,
+    )
     throttle._in_flight.enter(IP[0], "an attempt whose process died")
     with ExitStack() as held:
         hold(held, throttle, MAX_FAILURES - 1)
