@@ -59,8 +59,9 @@ def _store_reachable() -> Iterator[None]:
 
 
 class _InFlight(Protocol):
-    """Attempts in flight per key, each under its own id: entering and leaving
-    twice is harmless (a retried call, or a leave after a lost reply)."""
+    """Attempts in flight per key. In Redis each is held under its own id, so
+    that entering or leaving twice (a retried call, a leave after a lost reply)
+    is harmless; in one process nothing is retried or lost, and a count does."""
 
     def enter(self, key: str, attempt: str) -> int:
         """Hold a place for `attempt`; the places held, this one included."""

@@ -253,6 +253,26 @@ def test_a_login_gives_its_place_back_after_counting_its_failure(world: World) -
     assert ip_events == [f"enter login:ip:{ip}", f"failure login:ip:{ip}", f"leave login:ip:{ip}"]
 
 
+def test_a_success_gives_its_ips_place_back_before_its_session_is_written(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Successful logins are not held back while they write: only the password
+    # check takes one of the IP's places.
+    world.registered()
+    ip = "198.51.100.7"
+    held_meanwhile: list[int] = []
+    new_token = world.codec.new_token
+
+    def noting_the_places() -> str:
+        held_meanwhile.append(world.throttle.in_flight.get(f"login:ip:{ip}", 0))
+        return new_token()
+
+    monkeypatch.setattr(world.codec, "new_token", noting_the_places)
+    attempt(world, ip=ip)
+
+    assert held_meanwhile == [0]
+
+
 def test_successful_logins_in_a_row_never_use_up_the_ips_places(world: World) -> None:
     world.registered()
     ip = "198.51.100.7"
