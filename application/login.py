@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from application.ports import AuditLog, LoginThrottle, PasswordHasher, UnitOfWorkFactory
 from application.tokens import TokenPair, TokenServices
 from domain.errors import InvalidCredentials, InvalidEmail, TooManyRequests
-from domain.session import DEFAULT_CLIENT_ID, start_session
+from domain.session import DEFAULT_CLIENT_ID, check_device_name, start_session
 from domain.user import Email, User
 
 
@@ -49,6 +49,9 @@ class LogIn:
         self._audit = audit
 
     def __call__(self, command: LogInCommand) -> TokenPair:
+        # Refused before the password is looked at: an answer after it would
+        # tell the caller whether the password was right.
+        check_device_name(command.device_name)
         keys = throttle_keys(command.email, command.client_ip)
         account, by_ip = keys[:1], keys[1:]
         try:

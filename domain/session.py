@@ -13,9 +13,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from domain.errors import InvalidRefreshToken
+from domain.errors import InvalidInput, InvalidRefreshToken
+from domain.text import has_control_character, without_control_characters
 
 DEFAULT_CLIENT_ID = "latchkey"
+MAX_DEVICE_NAME_LENGTH = 255
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,27 @@ def check_first_token(user_id: UUID, session: Session, token: RefreshToken) -> N
         raise ValueError("a started session and its first token must be fresh and belong together")
 
 
+def is_device_name(name: str) -> bool:
+    """A label people read in their list of sessions, as the column holds it."""
+    return len(name) <= MAX_DEVICE_NAME_LENGTH and not has_control_character(name)
+
+
+def check_device_name(name: str | None) -> str | None:
+    if name is not None and not is_device_name(name):
+        raise InvalidInput(
+            f"device_name must be at most {MAX_DEVICE_NAME_LENGTH} characters"
+            " without control characters"
+        )
+    return name
+
+
+def device_name_from_agent(user_agent: str | None) -> str | None:
+    """A session's name when the client gave none: what its User-Agent says,
+    made a name (a header may carry a tab or C1 bytes) rather than refused."""
+    name = without_control_characters(user_agent or "")[:MAX_DEVICE_NAME_LENGTH].rstrip()
+    return name or None
+
+
 def start_session(
     *,
     session_id: UUID,
@@ -100,7 +123,7 @@ def start_session(
         id=session_id,
         user_id=user_id,
         client_id=client_id,
-        device_name=device_name,
+        device_name=check_device_name(device_name),
         created_at=now,
         last_used_at=now,
         expires_at=now + policy.max_age,

@@ -9,6 +9,7 @@ from datetime import datetime
 from uuid import UUID
 
 from domain.errors import InvalidEmail
+from domain.text import has_control_character
 
 MAX_EMAIL_LENGTH = 254
 
@@ -41,7 +42,7 @@ class Email:
         """Stricter than for a lookup: no control characters at all. Addresses
         stored before this rule still load and log in; only new ones meet it."""
         email = cls(text)
-        if any(unicodedata.category(ch) == "Cc" for ch in email.value):
+        if has_control_character(email.value):
             raise InvalidEmail("email is not a valid address")
         return email
 

@@ -13,6 +13,7 @@ from application.logout import LogOut, LogoutScope
 from application.refresh import RefreshCommand
 from application.signup import SignUp, SignUpCommand
 from application.tokens import TokenPair
+from domain.session import device_name_from_agent
 from entrypoints.container import Container
 from entrypoints.http.offload import with_hashing
 from entrypoints.http.problems import PROBLEM_RESPONSES
@@ -61,7 +62,8 @@ async def log_in(
         LogInCommand(
             email=body.email,
             password=body.password,
-            device_name=body.device_name or _user_agent(request),
+            device_name=body.device_name
+            or device_name_from_agent(request.headers.get("user-agent")),
             client_ip=client_ip(request),
         ),
     )
@@ -89,8 +91,3 @@ def log_out(
 
 def _token_pair(pair: TokenPair) -> Response:
     return json_response(TokenPairResponse.of(pair), headers=NO_STORE)
-
-
-def _user_agent(request: Request) -> str | None:
-    agent = request.headers.get("user-agent")
-    return agent[:255] if agent else None

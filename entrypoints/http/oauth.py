@@ -21,6 +21,7 @@ from starlette.datastructures import UploadFile
 from application.clients import PresentedClient, presented_client
 from application.oauth import ExchangeGrant, GrantRequest, RevokeToken
 from domain.errors import InvalidClient, InvalidRequest
+from domain.session import device_name_from_agent
 from entrypoints.container import Container
 from entrypoints.http.oauth_errors import NO_STORE
 from entrypoints.http.oauth_schemas import (
@@ -203,14 +204,13 @@ async def token(
 ) -> TokenPairResponse:
     """RFC 6749 token endpoint: `grant_type=password` (`username` is the email) or
     `grant_type=refresh_token`; a public client may name itself with `client_id`."""
-    user_agent = request.headers.get("user-agent")
     grant = GrantRequest(
         grant_type=form.grant_type,
         client=_client(credentials, form.client_id),
         username=form.username,
         password=form.password,
         refresh_token=form.refresh_token,
-        device_name=user_agent[:255] if user_agent else None,
+        device_name=device_name_from_agent(request.headers.get("user-agent")),
         client_ip=client_ip(request),
     )
     # The password grant hashes: the threads kept for that; anything else, the default ones.

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from application.tokens import TokenPair
 from domain.password_policy import MAX_PASSWORD_LENGTH
+from domain.session import MAX_DEVICE_NAME_LENGTH
+from domain.text import NO_CONTROL_CHARACTERS
 
 # The length rule is also checked by the domain; this bound only makes an
 # oversized password a fast 422 before any hashing.
@@ -28,8 +30,11 @@ class SignUpRequest(Body):
 class LogInRequest(Body):
     email: str = Field(min_length=1, max_length=254)
     password: str = Password
-    # A label people read: no control characters (PostgreSQL could not store a NUL).
-    device_name: str | None = Field(default=None, max_length=255, pattern=r"^[^\x00-\x1f\x7f]*$")
+    # The domain's rule (domain.session.is_device_name), stated in the schema
+    # so that the OpenAPI document and its clients know it.
+    device_name: str | None = Field(
+        default=None, max_length=MAX_DEVICE_NAME_LENGTH, pattern=NO_CONTROL_CHARACTERS
+    )
 
 
 class RefreshRequest(Body):

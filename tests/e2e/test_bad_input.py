@@ -128,6 +128,14 @@ def test_a_nul_character_is_answered_alike_on_either_database(any_api: Api) -> N
     assert (introspected.status_code, introspected.json()["error"]) == (401, "invalid_client")
 
 
+@pytest.mark.parametrize("name", ["phone\u001b[2J", "phone\u007f", "phone\u009b"])
+def test_a_device_name_with_a_control_character_is_a_validation_error(api: Api, name: str) -> None:
+    api.signup()
+    body = {"email": "ada@example.com", "password": PASSWORD, "device_name": name}
+    response = api.client.post("/v1/auth/login", json=body)
+    _assert_problem(response, 422, "validation_error")
+
+
 def test_an_address_stored_before_the_control_character_rule_keeps_working(
     any_api: Api,
 ) -> None:

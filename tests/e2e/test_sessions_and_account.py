@@ -169,3 +169,20 @@ def test_protected_routes_without_a_token_answer_with_a_bearer_challenge(api: Ap
         assert response.status_code == 401, path
         assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
         assert response.json()["code"] == "invalid_token"
+
+
+def test_a_device_named_by_its_user_agent_is_listed_without_control_characters(
+    any_api: Api,
+) -> None:
+    # A header may carry a tab (and C1 bytes, domain tests); a session's name must not.
+    api = any_api
+    api.signup()
+    agent = {"User-Agent": "Mozilla/5.0\t(X11)\x1b[2J\x7f"}
+    login = {"email": "ada@example.com", "password": PASSWORD}
+    json_login = api.client.post("/v1/auth/login", json=login, headers=agent)
+    grant = {"grant_type": "password", "username": "ada@example.com", "password": PASSWORD}
+    password_grant = api.client.post("/oauth/token", data=grant, headers=agent)
+    assert (json_login.status_code, password_grant.status_code) == (200, 200)
+
+    listed = api.get("/v1/sessions", json_login.json()["access_token"]).json()
+    assert [s["device_name"] for s in listed] == ["Mozilla/5.0 (X11) [2J"] * 2

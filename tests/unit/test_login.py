@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from application.login import LogInCommand
-from domain.errors import InvalidCredentials, TooManyRequests
+from domain.errors import InvalidCredentials, InvalidInput, TooManyRequests
 from tests.fakes import T0
 from tests.unit.conftest import ACCESS_TTL, IDLE_TTL, PASSWORD, World
 
@@ -76,6 +76,21 @@ def test_the_session_keeps_the_client_id_and_the_device_name(world: World) -> No
     assert session.device_name == "Alice's phone"
     assert world.principal(pair).claims.client_id == "mobile-app"
     assert world.principal(world.rotated(pair)).claims.client_id == "mobile-app"
+
+
+def test_an_unreadable_device_name_is_refused_before_the_password_is_checked(
+    world: World,
+) -> None:
+    world.registered()
+    world.hasher.during_verify = lambda: pytest.fail("the password was checked")
+
+    # Wrong password or right, the same answer: it must not tell them apart.
+    for password in (PASSWORD, "a wrong password"):
+        with pytest.raises(InvalidInput, match="device_name"):
+            world.logged_in(password=password, device_name="phone\x1b[2J")
+
+    assert world.store.sessions == {}
+    assert world.throttle.journal == []
 
 
 def test_a_login_that_names_no_client_belongs_to_latchkey(world: World) -> None:

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from domain.errors import InvalidRefreshToken
+from domain.errors import InvalidInput, InvalidRefreshToken
 from domain.session import (
+    MAX_DEVICE_NAME_LENGTH,
     HandBackSuccessor,
     RefreshDecision,
     RefreshToken,
@@ -39,12 +40,12 @@ def seconds(n: float) -> timedelta:
     return timedelta(seconds=n)
 
 
-def a_session(now: datetime = T0) -> Session:
+def a_session(now: datetime = T0, device_name: str | None = None) -> Session:
     return start_session(
         session_id=uuid4(),
         user_id=uuid4(),
         client_id="latchkey",
-        device_name=None,
+        device_name=device_name,
         now=now,
         policy=POLICY,
     )
@@ -58,6 +59,21 @@ def a_token(session: Session, issued_at: datetime) -> RefreshToken:
         issued_at=issued_at,
         expires_at=refresh_token_expiry(session, issued_at, POLICY),
     )
+
+
+@pytest.mark.parametrize(
+    "name", ["phone\x00", "phone\x1b[31m", "phone\x7f", "phone\x9b", "x" * 256]
+)
+def test_a_session_is_not_started_with_an_unreadable_device_name(name: str) -> None:
+    with pytest.raises(InvalidInput, match="device_name"):
+        a_session(device_name=name)
+
+
+@pytest.mark.parametrize(
+    "name", [None, "", "Alice\u2019s phone \U0001f4f1", "x" * MAX_DEVICE_NAME_LENGTH]
+)
+def test_a_session_is_started_with_a_readable_device_name(name: str | None) -> None:
+    assert a_session(device_name=name).device_name == name
 
 
 def spend(token: RefreshToken, successor: RefreshToken, at: datetime) -> RefreshToken:
