@@ -5,8 +5,10 @@ so all instances sign with the same active key and verify with the same set.
 Reading it on every token would cost a query per request; instead the set is
 kept in memory and reloaded at most every RELOAD_INTERVAL_SECONDS, so a
 rotation made anywhere (`latchkey keys rotate`) reaches every instance within
-that time. Retired keys stay published long enough to cover this delay
-(entrypoints/container.py adds it to their retention).
+that time, and each starts signing with the new key within that time of its
+`signs_from`. Retired keys stay published long enough to cover this delay
+(entrypoints/container.py adds it to their retention), and a new key is
+published that long before it signs.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from adapters.key_encryption import SigningKeyCipher
 from adapters.keys import SigningKey, SigningKeySet
 from application.ports import Clock, UnitOfWorkFactory
 from domain.errors import ServiceUnavailable
-from domain.signing_key import SigningKeyRecord, published_keys, signing_key
+from domain.signing_key import SigningKeyRecord, current_key, published_keys, signing_key
 
 RELOAD_INTERVAL_SECONDS = 5.0
 # A token naming a kid we have not loaded may come from an instance that saw a
@@ -104,11 +106,13 @@ class DatabaseKeySet:
 
     def _load(self) -> SigningKeySet:
         records = self._read()
-        if signing_key(records) is None:
+        if current_key(records) is None:
             self._ensure()
             records = self._read()
-        published = published_keys(records, self._clock.now(), self._retention)
-        active = signing_key(published)
+        now = self._clock.now()
+        # A key published ahead is among them: verifiers fetch it before it signs.
+        published = published_keys(records, now, self._retention)
+        active = signing_key(published, now)
         if active is None:
             raise RuntimeError("there is no active signing key")
         self._opened = {r.kid: self._open(r) for r in published}

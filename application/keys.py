@@ -16,7 +16,7 @@ from application.ports import (
     UnitOfWorkFactory,
 )
 from domain.errors import SigningKeyConflict
-from domain.signing_key import SigningKeyRecord, next_generation, signing_key
+from domain.signing_key import SigningKeyRecord, current_key, next_generation, signing_key
 
 
 @dataclass(frozen=True)
@@ -24,13 +24,15 @@ class KeyView:
     kid: str
     alg: str
     created_at: datetime
+    signs_from: datetime
     retired_at: datetime | None
-    published_until: datetime | None  # when it leaves the JWKS; None while active
-    status: str  # active (signs), retired (still in the JWKS) or dropped (no longer)
+    published_until: datetime | None  # when it leaves the JWKS; None while current
+    status: str  # pending, active, retired or dropped (SigningKeyRecord.status)
 
 
 class SigningKeys:
-    """`retention` is how long a retired key stays published (domain/signing_key.py)."""
+    """`publication` is how long a new key is published before it signs, and
+    `retention` how long a retired key stays published (domain/signing_key.py)."""
 
     def __init__(
         self,
@@ -39,17 +41,21 @@ class SigningKeys:
         clock: Clock,
         audit: AuditLog,
         retention: timedelta,
+        publication: timedelta,
     ) -> None:
         self._uow = uow
         self._factory = factory
         self._clock = clock
         self._audit = audit
         self._retention = retention
+        self._publication = publication
 
     def ensure(self) -> None:
-        """Make the active key one of the configured algorithm: the first key of
-        a fresh install, a rotation after `LATCHKEY_SIGNING_ALG` changed (the old
-        key stays published for its tokens); else do nothing.
+        """Make the current key one of the configured algorithm: the first key
+        of a fresh install, which signs at once (no verifier knows any key yet);
+        a rotation after `LATCHKEY_SIGNING_ALG` changed, published ahead like any
+        other (the old key signs until then and stays published for its tokens);
+        else do nothing.
 
         Safe when several workers or instances start at once: they all try the
         same next generation, the unique constraint lets one insert win, and
@@ -59,41 +65,48 @@ class SigningKeys:
         now = self._clock.now()
         with self._uow() as uow:
             records = uow.signing_keys.list_all()
-            active = signing_key(records)
-            if active is not None and active.alg == self._factory.alg:
+            current = current_key(records)
+            if current is not None and current.alg == self._factory.alg:
                 return
-            if active is None:
+            if current is None:
                 new = self._factory.initial() if not records else self._factory.generate()
-                record = _record(new, next_generation(records), now)
+                record = _record(new, next_generation(records), now, signs_from=now)
                 if not uow.signing_keys.add(record):
                     return  # another worker created it at this moment: theirs is used
             else:
-                rotated = self._rotated(uow, records, self._factory.generate(), now)
+                rotated = self._rotated(
+                    uow, records, self._factory.generate(), now, self._publication
+                )
                 if rotated is None:
                     return  # another instance rotated at this moment: theirs is used
                 record = rotated
             uow.commit()
-        if active is None:
+        if current is None:
             self._audit.event("signing_key_created", kid=record.kid)
         else:
             self._audit.event(
                 "signing_key_rotated", kid=record.kid, reason="the configured algorithm changed"
             )
 
-    def rotate(self) -> KeyView:
-        """Add a new active key and retire the others; forget keys no longer published.
+    def rotate(self, *, at_once: bool = False) -> KeyView:
+        """Add a new key, published now, that signs after the publication delay
+        (at once with `at_once`, for a key that leaked); the others retire then.
+        Forget the keys no longer published.
 
         Retired keys stay in the JWKS for `retention`, so tokens they signed
         keep verifying until they expire.
         """
         now = self._clock.now()
+        ahead = timedelta(0) if at_once else self._publication
         new = self._factory.generate()  # outside the transaction: an RSA key takes a while
         with self._uow() as uow:
-            record = self._rotated(uow, uow.signing_keys.list_all(), new, now)
+            record = self._rotated(uow, uow.signing_keys.list_all(), new, now, ahead)
             if record is None:
                 raise SigningKeyConflict("the signing keys changed meanwhile; rotate again")
             uow.commit()
-        self._audit.event("signing_key_rotated", kid=record.kid)
+        self._audit.event(
+            "signing_key_rotated", kid=record.kid, signs_from=record.starts_signing.isoformat()
+        )
         return self._view(record, now)
 
     def _rotated(
@@ -102,13 +115,19 @@ class SigningKeys:
         records: Sequence[SigningKeyRecord],
         new: NewSigningKey,
         now: datetime,
+        ahead: timedelta,
     ) -> SigningKeyRecord | None:
-        """`new` made the active key, the others retired, the unpublished ones
-        forgotten; None when another rotation took its generation first."""
-        record = _record(new, next_generation(records), now)
+        """`new` made the current key, signing `ahead` from now, the others
+        retired from then, the unpublished ones forgotten; None when another
+        rotation took its generation first.
+
+        When no key signs now (none was ever made), there is nothing to wait for.
+        """
+        signs_from = now + ahead if signing_key(records, now) is not None else now
+        record = _record(new, next_generation(records), now, signs_from)
         if not uow.signing_keys.add(record):
             return None
-        uow.signing_keys.retire_older(record.generation, now)
+        uow.signing_keys.retire_older(record.generation, signs_from)
         for old in records:
             if not old.is_published(now, self._retention):
                 uow.signing_keys.delete(old.kid)
@@ -136,27 +155,25 @@ class SigningKeys:
         return [self._view(r, now) for r in sorted(records, key=lambda r: -r.generation)]
 
     def _view(self, record: SigningKeyRecord, now: datetime) -> KeyView:
-        if record.is_active:
-            status = "active"
-        elif record.is_published(now, self._retention):
-            status = "retired"
-        else:
-            status = "dropped"
         return KeyView(
             kid=record.kid,
             alg=record.alg,
             created_at=record.created_at,
+            signs_from=record.starts_signing,
             retired_at=record.retired_at,
             published_until=record.published_until(self._retention),
-            status=status,
+            status=record.status(now, self._retention),
         )
 
 
-def _record(new: NewSigningKey, generation: int, now: datetime) -> SigningKeyRecord:
+def _record(
+    new: NewSigningKey, generation: int, now: datetime, signs_from: datetime
+) -> SigningKeyRecord:
     return SigningKeyRecord(
         kid=new.kid,
         alg=new.alg,
         generation=generation,
         sealed_private_key=new.sealed_private_key,
         created_at=now,
+        signs_from=signs_from,
     )

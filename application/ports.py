@@ -120,8 +120,10 @@ class SigningKeyRepository(Protocol):
 
     def list_all(self) -> Sequence[SigningKeyRecord]: ...
 
-    def retire_older(self, generation: int, now: datetime) -> None:
-        """Retire every active key of a generation below `generation`."""
+    def retire_older(self, generation: int, at: datetime) -> None:
+        """Retire every key of a generation below `generation` at `at`: those not
+        retired yet, and those due to retire later (a rotation at once overtakes
+        one published ahead)."""
 
     def delete(self, kid: str) -> None: ...
 

@@ -252,18 +252,35 @@ def clients_delete(client_id: str) -> None:
     typer.echo(f"deleted {client_id}")
 
 
+AtOnceOption = Annotated[
+    bool,
+    typer.Option(
+        "--now",
+        help="Sign with the new key at once (a key that leaked): verifiers that cached "
+        "the JWKS must fetch it again to accept the new key's tokens",
+    ),
+]
+
+
 @keys.command("rotate")
-def keys_rotate() -> None:
-    """Add a new active signing key. The others are retired: they stay in the JWKS
-    until every token they signed has expired."""
+def keys_rotate(at_once: AtOnceOption = False) -> None:
+    """Add a new signing key, published in the JWKS now, that signs once cached
+    copies of the JWKS have expired. The others retire then: they stay in the
+    JWKS until every token they signed has expired."""
     try:
-        key = _database_container().signing_keys().rotate()
+        key = _database_container().signing_keys().rotate(at_once=at_once)
     except DomainError as error:
         raise _fail(str(error)) from None
-    typer.echo(
-        f"new active key {key.kid} ({key.alg}); every instance signs with it "
-        f"within {RELOAD_INTERVAL_SECONDS:g} seconds"
-    )
+    if key.status == "active":  # at once, or the first key: nothing signed before it
+        typer.echo(
+            f"new active key {key.kid} ({key.alg}); every instance signs with it "
+            f"within {RELOAD_INTERVAL_SECONDS:g} seconds"
+        )
+    else:
+        typer.echo(
+            f"new key {key.kid} ({key.alg}) published; every instance signs with it "
+            f"from {key.signs_from.isoformat()} (within {RELOAD_INTERVAL_SECONDS:g} seconds)"
+        )
 
 
 @keys.command("reseal")
@@ -279,7 +296,8 @@ def keys_reseal() -> None:
 
 @keys.command("list")
 def keys_list(as_json: JsonOption = False) -> None:
-    """List the signing keys, newest first, with when retired ones leave the JWKS."""
+    """List the signing keys, newest first, with when each signs and when retired
+    ones leave the JWKS."""
     try:
         found = _database_container().signing_keys().list()
     except DomainError as error:
@@ -289,6 +307,7 @@ def keys_list(as_json: JsonOption = False) -> None:
             "kid": k.kid,
             "alg": k.alg,
             "created_at": k.created_at.isoformat(),
+            "signs_from": k.signs_from.isoformat(),
             "status": k.status,
             "in_jwks_until": k.published_until.isoformat() if k.published_until else None,
         }

@@ -73,6 +73,13 @@ def signing_key_seed(settings: Settings) -> str | None:
     return settings.signing_key.get_secret_value() if settings.signing_key else None
 
 
+# How long a verifier or an HTTP cache may keep the JWKS (entrypoints/http/well_known.py).
+JWKS_MAX_AGE_SECONDS = 300
+# A new signing key is published this long before it signs: every instance has
+# read it, and every cached copy of the JWKS made before it was published has expired.
+SIGNING_KEY_PUBLICATION = timedelta(seconds=JWKS_MAX_AGE_SECONDS + RELOAD_INTERVAL_SECONDS)
+
+
 def signing_key_retention(settings: Settings) -> timedelta:
     # A retired key must outlive every token it signed, including those that
     # instances signed with it before they reloaded the keys and saw the rotation.
@@ -159,6 +166,7 @@ class Container(containers.DeclarativeContainer):
         clock,
         audit,
         key_retention,
+        providers.Object(SIGNING_KEY_PUBLICATION),
     )
     keys = providers.ThreadSafeSingleton(
         DatabaseKeySet,

@@ -214,10 +214,10 @@ class FakeSigningKeyRepository:
     def list_all(self) -> Sequence[SigningKeyRecord]:
         return sorted(self._s.signing_keys.values(), key=lambda k: k.generation)
 
-    def retire_older(self, generation: int, now: datetime) -> None:
+    def retire_older(self, generation: int, at: datetime) -> None:
         for key in list(self._s.signing_keys.values()):
-            if key.generation < generation and key.retired_at is None:
-                self._s.signing_keys[key.kid] = replace(key, retired_at=now)
+            if key.generation < generation and (key.retired_at is None or key.retired_at > at):
+                self._s.signing_keys[key.kid] = replace(key, retired_at=at)
 
     def delete(self, kid: str) -> None:
         self._s.signing_keys.pop(kid, None)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from adapters.sql.repositories import savepoint
@@ -75,11 +75,12 @@ class SqlSigningKeyRepository:
         query = select(signing_keys).order_by(signing_keys.c.generation)
         return [_key(row) for row in self._conn.execute(query)]
 
-    def retire_older(self, generation: int, now: datetime) -> None:
+    def retire_older(self, generation: int, at: datetime) -> None:
+        retired = signing_keys.c.retired_at
         self._conn.execute(
             update(signing_keys)
-            .where(signing_keys.c.generation < generation, signing_keys.c.retired_at.is_(None))
-            .values(retired_at=now)
+            .where(signing_keys.c.generation < generation, or_(retired.is_(None), retired > at))
+            .values(retired_at=at)
         )
 
     def delete(self, kid: str) -> None:
@@ -111,6 +112,7 @@ def _key_values(key: SigningKeyRecord) -> dict[str, Any]:
         "sealed_private_key": key.sealed_private_key,
         "created_at": key.created_at,
         "retired_at": key.retired_at,
+        "signs_from": key.signs_from,
     }
 
 
@@ -122,4 +124,5 @@ def _key(row: Row[Any]) -> SigningKeyRecord:
         sealed_private_key=row.sealed_private_key,
         created_at=row.created_at,
         retired_at=row.retired_at,
+        signs_from=row.signs_from,
     )

@@ -129,4 +129,6 @@ signing_keys = Table(
     Column("sealed_private_key", LargeBinary, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("retired_at", UtcDateTime, nullable=True),
+    # When it starts signing (published from created_at); NULL: at created_at.
+    Column("signs_from", UtcDateTime, nullable=True),
 )

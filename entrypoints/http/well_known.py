@@ -11,17 +11,17 @@ from fastapi.responses import JSONResponse
 
 from adapters.keys import KeySetProvider
 from application.oauth import GRANT_TYPES
-from entrypoints.container import Container
+from entrypoints.container import JWKS_MAX_AGE_SECONDS, Container
 from entrypoints.http.problems import PROBLEM_RESPONSES
 from entrypoints.http.provided import Provided
 from entrypoints.settings import Settings
 
 router = APIRouter(prefix="/.well-known", tags=["discovery"], responses=PROBLEM_RESPONSES)
 
-# A new key signs within seconds of a rotation, before caches expire: verifiers
-# refetch the JWKS when they meet an unknown kid (docs/integrating.md), so this
-# only bounds how long they keep a key that has been dropped.
-JWKS_CACHE = {"Cache-Control": "public, max-age=300"}
+# A new key is published this long before it signs (SIGNING_KEY_PUBLICATION),
+# so a cached copy never lacks a key that signs; only `keys rotate --now` makes
+# verifiers rely on refetching for an unknown kid (docs/integrating.md).
+JWKS_CACHE = {"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"}
 METADATA_CACHE = {"Cache-Control": "public, max-age=3600"}
 
 

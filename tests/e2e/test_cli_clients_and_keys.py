@@ -59,26 +59,38 @@ def test_a_client_created_on_the_command_line_can_introspect(
     assert post(api, "introspect", credentials, token=pair["access_token"]).status_code == 401
 
 
-def test_keys_are_rotated_and_listed_with_when_retired_ones_leave_the_jwks(
+def test_keys_are_rotated_and_listed_with_when_each_signs_and_leaves_the_jwks(
     env: dict[str, str],
 ) -> None:
     assert run(env, "migrate").returncode == 0
     env = {**env, "LATCHKEY_ACCESS_TOKEN_TTL": "600"}
 
-    first = run(env, "keys", "rotate")
+    first = run(env, "keys", "rotate")  # no key yet: it signs at once
     second = run(env, "keys", "rotate")
 
     assert first.returncode == second.returncode == 0, first.stderr
-    assert "new active key" in second.stdout
+    assert "new active key" in first.stdout
+    assert "published; every instance signs with it from" in second.stdout
     keys = json.loads(run(env, "keys", "list", "--json").stdout)
-    assert [k["status"] for k in keys] == ["active", "retired"]
+    assert [k["status"] for k in keys] == ["pending", "active"]
     assert keys[0]["kid"] in second.stdout
     assert keys[1]["kid"] in first.stdout
+    assert keys[0]["signs_from"] in second.stdout
+    assert keys[0]["signs_from"] > keys[0]["created_at"]
+    assert keys[1]["signs_from"] == keys[1]["created_at"]
+    # The old key signs until the new one does, then stays for its tokens.
+    assert keys[1]["in_jwks_until"] > keys[0]["signs_from"]
     assert keys[0]["in_jwks_until"] is None
-    assert keys[1]["in_jwks_until"] > keys[1]["created_at"]
+
+    third = run(env, "keys", "rotate", "--now")
+
+    assert "new active key" in third.stdout
+    keys = json.loads(run(env, "keys", "list", "--json").stdout)
+    assert [k["status"] for k in keys] == ["active", "retired", "retired"]
     table = run(env, "keys", "list").stdout.splitlines()
-    assert table[0].split() == ["KID", "ALG", "CREATED_AT", "STATUS", "IN_JWKS_UNTIL"]
-    assert len(table) == 3
+    header = ["KID", "ALG", "CREATED_AT", "SIGNS_FROM", "STATUS", "IN_JWKS_UNTIL"]
+    assert table[0].split() == header
+    assert len(table) == 4
 
 
 def test_production_needs_a_key_encryption_key_and_no_longer_a_signing_key(

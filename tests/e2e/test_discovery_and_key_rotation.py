@@ -15,9 +15,10 @@ from adapters.keys import generate_signing_key
 from adapters.sql.migrate import upgrade
 from adapters.sql.tables import signing_keys
 from entrypoints.cli import prepare_database
-from entrypoints.container import Container
+from entrypoints.container import SIGNING_KEY_PUBLICATION, Container
 from tests.e2e.conftest import Api, build_api, make_settings
 from tests.e2e.oauth_requests import claims, header
+from tests.fakes import FakeClock
 
 RETENTION = timedelta(seconds=900 + 10 + 5)  # access TTL + leeway + reload interval
 
@@ -59,31 +60,54 @@ def test_the_jwks_holds_public_keys_only_and_may_be_cached(api: Api) -> None:
     assert "d" not in key
 
 
-def test_after_a_rotation_new_tokens_use_the_new_key_and_old_ones_keep_working(
+def test_a_new_key_is_published_before_it_signs_and_old_tokens_keep_working(
     any_api: Api,
 ) -> None:
     api = any_api
     api.signup()
     before = api.login()
     old_kid = header(before["access_token"])["kid"]
+    # A verifier (or an HTTP cache) may keep a copy of the JWKS this long.
+    cache_control = api.client.get("/.well-known/jwks.json").headers["cache-control"]
+    max_age = int(cache_control.partition("max-age=")[2])
 
     new_kid = api.container.signing_keys().rotate().kid
     api.container.keys().reload()  # as every instance does within a few seconds
-    after = api.login()
 
+    assert jwks_kids(api) == {old_kid, new_kid}
+    assert header(api.login()["access_token"])["kid"] == old_kid  # not signing yet
+    # It signs once every copy cached before it was published has expired.
+    assert SIGNING_KEY_PUBLICATION.total_seconds() > max_age
+    api.clock.advance(SIGNING_KEY_PUBLICATION.total_seconds())
+    api.container.keys().reload()
+    after = api.login()
     assert header(after["access_token"])["kid"] == new_kid != old_kid
     assert api.me(before["access_token"]).status_code == 200
     assert api.me(after["access_token"]).status_code == 200
-    published = {k["kid"] for k in api.client.get("/.well-known/jwks.json").json()["keys"]}
-    assert published == {old_kid, new_kid}
 
     api.clock.advance(RETENTION.total_seconds())
     api.container.keys().reload()
-    published = {k["kid"] for k in api.client.get("/.well-known/jwks.json").json()["keys"]}
-    assert published == {new_kid}
+    assert jwks_kids(api) == {new_kid}
     [active, retired] = api.container.signing_keys().list()
     assert (active.kid, active.status) == (new_kid, "active")
     assert (retired.kid, retired.status) == (old_kid, "dropped")
+
+
+def test_a_rotation_at_once_signs_with_the_new_key_at_the_next_reload(any_api: Api) -> None:
+    api = any_api
+    api.signup()
+    before = api.login()
+
+    new_kid = api.container.signing_keys().rotate(at_once=True).kid
+    api.container.keys().reload()
+
+    assert header(api.login()["access_token"])["kid"] == new_kid
+    assert api.me(before["access_token"]).status_code == 200
+    assert jwks_kids(api) == {header(before["access_token"])["kid"], new_kid}
+
+
+def jwks_kids(api: Api) -> set[str]:
+    return {k["kid"] for k in api.client.get("/.well-known/jwks.json").json()["keys"]}
 
 
 def test_signing_keys_are_stored_sealed_under_a_generated_development_key(api: Api) -> None:
@@ -107,7 +131,9 @@ def test_a_configured_signing_key_becomes_the_first_key(api: Api) -> None:
     assert header(api.login()["access_token"])["kid"] == SEED.kid
 
 
-def test_a_changed_signing_algorithm_signs_from_the_next_start(tmp_path: Path) -> None:
+def test_a_changed_signing_algorithm_is_published_at_the_next_start_and_signs_when_due(
+    tmp_path: Path,
+) -> None:
     # API.md: the header's alg is the configured one. The key of the old
     # algorithm stays in the JWKS for the tokens it signed.
     url = f"sqlite:///{tmp_path / 'latchkey.db'}"
@@ -116,13 +142,17 @@ def test_a_changed_signing_algorithm_signs_from_the_next_start(tmp_path: Path) -
         settings = make_settings(tmp_path, url, signing_alg=alg)
         container = Container()
         container.settings.override(providers.Object(settings))
+        container.clock.override(providers.Object(FakeClock()))  # the api's clock below
         prepare_database(container)  # what `latchkey serve` does before it listens
 
     for api in build_api(settings):
         api.signup()
-        assert header(api.login()["access_token"])["alg"] == "EdDSA"
         published = api.client.get("/.well-known/jwks.json").json()["keys"]
         assert sorted(key["alg"] for key in published) == ["ES256", "EdDSA"]
+        assert header(api.login()["access_token"])["alg"] == "ES256"
+        api.clock.advance(SIGNING_KEY_PUBLICATION.total_seconds())
+        api.container.keys().reload()
+        assert header(api.login()["access_token"])["alg"] == "EdDSA"
 
 
 def test_a_seed_left_configured_does_not_stop_a_change_of_algorithm(tmp_path: Path) -> None:

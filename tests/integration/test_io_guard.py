@@ -16,7 +16,7 @@ from application.keys import SigningKeys
 from application.ports import UnitOfWorkFactory
 from entrypoints.http.offload import answer
 from tests.fakes import FakeAuditLog, FakeClock
-from tests.integration.test_signing_key_store import KEK, RETENTION
+from tests.integration.test_signing_key_store import KEK, PUBLICATION, RETENTION
 
 
 def _thread_of(io: bool) -> int:
@@ -68,7 +68,12 @@ def test_signing_keys_due_for_a_reload_are_not_reloaded_on_the_event_loop(
 ) -> None:
     cipher, clock = SigningKeyCipher(KEK), FakeClock()
     signing_keys = SigningKeys(
-        sql_uow_factory, SealedKeyFactory(cipher, "ES256"), clock, FakeAuditLog(), RETENTION
+        sql_uow_factory,
+        SealedKeyFactory(cipher, "ES256"),
+        clock,
+        FakeAuditLog(),
+        RETENTION,
+        PUBLICATION,
     )
     keys = DatabaseKeySet(
         sql_uow_factory, cipher, clock, RETENTION, signing_keys.ensure, reload_interval=0.05

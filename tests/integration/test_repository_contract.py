@@ -570,7 +570,8 @@ def a_key(generation: int, **changes: object) -> SigningKeyRecord:
 
 
 def test_signing_keys_read_back_equal_in_generation_order(uow_factory: UnitOfWorkFactory) -> None:
-    second, first = a_key(2), a_key(1, retired_at=T0 + timedelta(days=2))
+    second = a_key(2, signs_from=T0 + timedelta(days=3))
+    first = a_key(1, retired_at=T0 + timedelta(days=2))
     with uow_factory() as uow:
         assert uow.signing_keys.add(second)
         assert uow.signing_keys.add(first)
@@ -597,22 +598,24 @@ def test_a_taken_generation_is_refused_and_the_transaction_stays_usable(
         assert list(uow.signing_keys.list_all()) == [winner, later]
 
 
-def test_retire_older_retires_the_active_keys_below_a_generation_only(
+def test_retire_older_retires_the_keys_below_a_generation_only_and_never_later(
     uow_factory: UnitOfWorkFactory,
 ) -> None:
+    at = T0 + timedelta(days=9)
     long_retired = a_key(1, retired_at=T0)
-    active, newest = a_key(2), a_key(3)
-    now = T0 + timedelta(days=9)
+    due_later = a_key(2, retired_at=at + timedelta(minutes=5))  # a rotation overtaken
+    active, newest = a_key(3), a_key(4, signs_from=at)
     with uow_factory() as uow:
-        for key in (long_retired, active, newest):
+        for key in (long_retired, due_later, active, newest):
             uow.signing_keys.add(key)
-        uow.signing_keys.retire_older(3, now)
+        uow.signing_keys.retire_older(4, at)
         uow.commit()
 
     with uow_factory() as uow:
         assert list(uow.signing_keys.list_all()) == [
             long_retired,
-            replace(active, retired_at=now),
+            replace(due_later, retired_at=at),
+            replace(active, retired_at=at),
             newest,
         ]
 

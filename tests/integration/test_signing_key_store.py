@@ -28,6 +28,7 @@ from tests.fakes import FakeAuditLog, FakeClock
 KEK = bytes(range(32))
 NEW_KEK = bytes(range(100, 132))
 RETENTION = timedelta(seconds=915)
+PUBLICATION = timedelta(seconds=305)
 USER, SESSION = uuid4(), uuid4()
 
 
@@ -128,7 +129,7 @@ class Instance:
     ) -> None:
         cipher = cipher or SigningKeyCipher(KEK)
         self.signing_keys = SigningKeys(
-            uow, SealedKeyFactory(cipher, "ES256"), clock, FakeAuditLog(), RETENTION
+            uow, SealedKeyFactory(cipher, "ES256"), clock, FakeAuditLog(), RETENTION, PUBLICATION
         )
         self.keys = DatabaseKeySet(
             uow,
@@ -188,7 +189,7 @@ def test_workers_starting_together_create_exactly_one_first_key(
         assert [k.kid for k in uow.signing_keys.list_all()] == list(kids)
 
 
-def test_a_rotation_elsewhere_is_seen_at_the_next_reload_and_old_tokens_keep_verifying(
+def test_a_rotation_elsewhere_is_published_at_the_next_reload_and_signs_when_due(
     sql_uow_factory: UnitOfWorkFactory,
 ) -> None:
     clock = FakeClock()
@@ -198,10 +199,13 @@ def test_a_rotation_elsewhere_is_seen_at_the_next_reload_and_old_tokens_keep_ver
 
     new_kid = elsewhere.signing_keys.rotate().kid
 
-    assert here.keys.current().active.kid == old_kid  # cached until the next reload
+    assert set(here.keys.current().verification_keys) == {old_kid}  # cached until the reload
+    here.keys.reload()
+    assert set(here.keys.current().verification_keys) == {old_kid, new_kid}
+    assert here.keys.current().active.kid == old_kid  # published, not signing yet
+    clock.advance(PUBLICATION.total_seconds())
     here.keys.reload()
     assert here.keys.current().active.kid == new_kid
-    assert set(here.keys.current().verification_keys) == {old_kid, new_kid}
     assert here.accepts(before)
     assert elsewhere.accepts(here.token())
 
@@ -215,7 +219,7 @@ def test_an_instance_that_has_not_reloaded_yet_accepts_tokens_of_a_new_key_at_on
     stale = Instance(sql_uow_factory, clock, unknown_kid_gap=0)
     old_kid = stale.keys.current().active.kid
     fresh = Instance(sql_uow_factory, clock)
-    fresh.signing_keys.rotate()
+    fresh.signing_keys.rotate(at_once=True)  # no publication ahead: a key that leaked
 
     assert stale.accepts(fresh.token())
     assert stale.keys.current().active.kid != old_kid
@@ -228,7 +232,7 @@ def test_the_cache_reloads_by_itself_once_the_interval_has_passed(
     instance = Instance(sql_uow_factory, clock, reload_interval=0.2)
     old_kid = instance.keys.current().active.kid
 
-    new_kid = instance.signing_keys.rotate().kid
+    new_kid = instance.signing_keys.rotate(at_once=True).kid
     assert instance.keys.current().active.kid == old_kid
     time.sleep(0.3)
 
@@ -241,9 +245,9 @@ def test_a_retired_key_is_dropped_once_its_tokens_have_expired(
     clock = FakeClock()
     instance = Instance(sql_uow_factory, clock)
     before = instance.token()
-    instance.signing_keys.rotate()
+    instance.signing_keys.rotate()  # the old key signs until the new one does
 
-    clock.advance(RETENTION.total_seconds() - 1)
+    clock.advance((PUBLICATION + RETENTION).total_seconds() - 1)
     assert len(instance.keys.reload().verification_keys) == 2
     clock.advance(1)
     assert len(instance.keys.reload().verification_keys) == 1
@@ -293,7 +297,7 @@ def test_two_rotations_at_once_never_leave_two_active_keys(
     assert any(outcome != "conflict" for outcome in outcomes)
     with sql_uow_factory() as uow:
         stored = uow.signing_keys.list_all()
-    assert len([k for k in stored if k.is_active]) == 1
+    assert len([k for k in stored if k.is_current]) == 1
     assert len({k.generation for k in stored}) == len(stored)
 
 
@@ -303,7 +307,7 @@ def test_resealing_moves_every_stored_key_to_the_new_encryption_key(
     clock = FakeClock()
     before = Instance(sql_uow_factory, clock)
     token = before.token()
-    before.signing_keys.rotate()  # two keys: the token's, retired, and the active one
+    before.signing_keys.rotate(at_once=True)  # two keys: the token's, retired, and the active one
     changing = SigningKeyCipher(NEW_KEK, other=KEK)
 
     assert Instance(sql_uow_factory, clock, cipher=changing).signing_keys.reseal() == 2

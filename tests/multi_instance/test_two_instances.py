@@ -155,7 +155,20 @@ def test_a_key_rotated_with_the_cli_is_published_and_verified_by_both_instances(
     before = deployment.a.api.tokens(email)
     old_kid = kid(before["access_token"])
 
-    rotated = re.search(r"new active key (\S+) ", deployment.cli("keys", "rotate"))
+    # A rotation published ahead: in both JWKS within seconds, signing only later.
+    ahead = re.search(r"new key (\S+) ", deployment.cli("keys", "rotate"))
+    assert ahead is not None
+    for instance in deployment.instances:
+        published = poll(
+            partial(published_kids, instance.api),
+            until=lambda kids: ahead.group(1) in kids,
+            within=KEY_RELOAD_SECONDS,
+        )
+        assert published == {old_kid, ahead.group(1)}, instance.name
+        assert kid(instance.api.tokens(email)["access_token"]) == old_kid, instance.name
+
+    # Then one at once (a key that leaked): both sign with it within seconds.
+    rotated = re.search(r"new active key (\S+) ", deployment.cli("keys", "rotate", "--now"))
     assert rotated is not None
     new_kid = rotated.group(1)
     assert new_kid != old_kid
@@ -166,8 +179,8 @@ def test_a_key_rotated_with_the_cli_is_published_and_verified_by_both_instances(
             until=lambda kids: new_kid in kids,
             within=KEY_RELOAD_SECONDS,
         )
-        # The old key stays published until the tokens it signed have expired.
-        assert published == {old_kid, new_kid}, instance.name
+        # The old keys stay published until the tokens they signed have expired.
+        assert published == {old_kid, ahead.group(1), new_kid}, instance.name
 
     for signer in deployment.instances:
         token = _token_signed_with(signer.api, new_kid, email)

@@ -1,27 +1,34 @@
-"""Signing keys: which key signs, how long a retired key stays published, the
-first key of a fresh install and rotation (over the in-memory fakes)."""
+"""Signing keys: which key signs, a new key published before it signs, how long a
+retired key stays published, the first key of a fresh install and rotation (over
+the in-memory fakes)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from application.keys import SigningKeys
 from domain.signing_key import (
     SigningKeyRecord,
+    current_key,
     next_generation,
     published_keys,
     signing_key,
 )
-from tests.fakes import T0, FakeKeyFactory
+from tests.fakes import T0, FakeAuditLog, FakeClock, FakeKeyFactory, FakeUnitOfWorkFactory
 from tests.unit.conftest import World
 
 RETENTION = timedelta(seconds=915)
+PUBLICATION = timedelta(seconds=305)
 
 
-def a_key(generation: int, retired_after: float | None = None) -> SigningKeyRecord:
+def a_key(
+    generation: int, retired_after: float | None = None, signs_after: float | None = None
+) -> SigningKeyRecord:
     return SigningKeyRecord(
         kid=f"stored-{generation}",
         alg="ES256",
@@ -29,20 +36,49 @@ def a_key(generation: int, retired_after: float | None = None) -> SigningKeyReco
         sealed_private_key=b"sealed",
         created_at=T0,
         retired_at=None if retired_after is None else T0 + timedelta(seconds=retired_after),
+        signs_from=None if signs_after is None else T0 + timedelta(seconds=signs_after),
     )
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
 
 
 # -- the rules -----------------------------------------------------------------------------
 
 
-def test_the_newest_active_key_signs() -> None:
+def test_the_newest_key_that_signs_now_signs() -> None:
     keys = [a_key(1, retired_after=0), a_key(3), a_key(2)]
-    assert signing_key(keys) == a_key(3)
+    assert signing_key(keys, T0) == a_key(3)
 
 
 def test_there_is_no_signing_key_before_the_first_one_or_when_all_are_retired() -> None:
-    assert signing_key([]) is None
-    assert signing_key([a_key(1, retired_after=0)]) is None
+    assert signing_key([], T0) is None
+    assert signing_key([a_key(1, retired_after=0)], T0) is None
+    assert current_key([a_key(1, retired_after=0)]) is None
+
+
+def test_a_clock_behind_the_first_keys_creation_still_signs_with_it() -> None:
+    first = a_key(1, signs_after=2)  # made by an instance whose clock is 2 s ahead
+    assert signing_key([first], at(0)) == first
+    ahead = a_key(2, signs_after=300)
+    retired_later = replace(first, retired_at=at(300))
+    assert signing_key([retired_later, ahead], at(0)) == retired_later
+
+
+def test_a_key_published_ahead_signs_from_when_the_old_one_retires() -> None:
+    old, new = a_key(1, retired_after=300), a_key(2, signs_after=300)
+    keys = [old, new]
+
+    assert signing_key(keys, at(299.999)) == old
+    assert signing_key(keys, at(300)) == new
+    assert [k.status(at(0), RETENTION) for k in keys] == ["active", "pending"]
+    assert [k.status(at(300), RETENTION) for k in keys] == ["retired", "active"]
+    # Published from the start, so cached copies of the JWKS hold it before it signs.
+    assert published_keys(keys, at(0), RETENTION) == [new, old]
+    assert current_key(keys) == new
+    assert new.starts_signing == at(300)
+    assert old.starts_signing == T0  # stored before signs_from existed: from its creation
 
 
 def test_generations_count_up_from_one() -> None:
@@ -72,7 +108,7 @@ def factory() -> FakeKeyFactory:
 
 @pytest.fixture
 def keys(world: World, factory: FakeKeyFactory) -> SigningKeys:
-    return SigningKeys(world.uow, factory, world.clock, world.audit, RETENTION)
+    return SigningKeys(world.uow, factory, world.clock, world.audit, RETENTION, PUBLICATION)
 
 
 def stored(world: World) -> list[SigningKeyRecord]:
@@ -86,6 +122,8 @@ def test_a_fresh_install_gets_its_seeded_first_key_once(world: World, keys: Sign
     [first] = stored(world)
     assert (first.kid, first.generation, first.retired_at) == ("seeded", 1, None)
     assert first.created_at == world.clock.now()
+    # No verifier knows any key yet: nothing to wait for.
+    assert signing_key(stored(world), world.clock.now()) == first
     assert world.audit.names().count("signing_key_created") == 1
 
 
@@ -96,10 +134,9 @@ def test_when_every_key_is_retired_a_fresh_one_is_made_not_the_seed(
 
     keys.ensure()
 
-    assert [(k.kid, k.generation, k.is_active) for k in stored(world)] == [
-        ("stored-1", 1, False),
-        ("key-1", 2, True),
-    ]
+    assert [(k.kid, k.generation) for k in stored(world)] == [("stored-1", 1), ("key-1", 2)]
+    # Nothing signs until it does: it signs at once.
+    assert signing_key(stored(world), world.clock.now()) == stored(world)[1]
 
 
 def test_a_changed_algorithm_setting_rotates_to_a_key_of_that_algorithm(
@@ -113,13 +150,16 @@ def test_a_changed_algorithm_setting_rotates_to_a_key_of_that_algorithm(
     keys.ensure()
 
     first, second = stored(world)
-    assert (first.alg, first.retired_at) == ("ES256", world.clock.now())
-    assert first.is_published(world.clock.now(), RETENTION)  # its tokens still verify
-    assert (second.alg, second.generation, second.is_active) == ("EdDSA", 2, True)
+    now = world.clock.now()
+    assert (second.alg, second.generation, second.signs_from) == ("EdDSA", 2, now + PUBLICATION)
+    # Published ahead like any rotation: the old key signs until then.
+    assert first.retired_at == now + PUBLICATION
+    assert signing_key(stored(world), now) == first
+    assert signing_key(stored(world), now + PUBLICATION) == second
     assert world.audit.names().count("signing_key_rotated") == 1
 
 
-def test_rotating_adds_the_next_generation_and_retires_the_others(
+def test_rotating_publishes_the_next_generation_ahead_and_retires_the_others_then(
     world: World, keys: SigningKeys
 ) -> None:
     keys.ensure()
@@ -128,17 +168,46 @@ def test_rotating_adds_the_next_generation_and_retires_the_others(
     view = keys.rotate()
 
     first, second = stored(world)
-    assert first.retired_at == world.clock.now()
-    assert second.is_active
-    assert second.generation == 2
-    assert (view.kid, view.status, view.published_until) == (second.kid, "active", None)
-    assert "signing_key_rotated" in world.audit.names()
+    starts = world.clock.now() + PUBLICATION
+    assert (second.generation, second.signs_from, second.retired_at) == (2, starts, None)
+    assert first.retired_at == starts
+    assert (view.kid, view.status, view.signs_from) == (second.kid, "pending", starts)
+    assert view.published_until is None
+    assert signing_key(stored(world), starts - timedelta(microseconds=1)) == first
+    assert signing_key(stored(world), starts) == second
+    assert world.audit.events[-1]["signs_from"] == starts.isoformat()
+
+
+def test_rotating_before_any_key_exists_makes_one_that_signs_at_once(
+    world: World, keys: SigningKeys
+) -> None:
+    view = keys.rotate()  # `latchkey keys rotate` on a database no server has used yet
+
+    [only] = stored(world)
+    assert (view.status, only.signs_from) == ("active", world.clock.now())
+
+
+def test_rotating_at_once_signs_now_and_overtakes_a_key_published_ahead(
+    world: World, keys: SigningKeys
+) -> None:
+    keys.ensure()
+    keys.rotate()  # published ahead...
+    world.clock.advance(60)
+
+    view = keys.rotate(at_once=True)  # ...then the signing key leaked
+
+    first, ahead, now_signing = stored(world)
+    now = world.clock.now()
+    assert (view.kid, view.status, view.signs_from) == (now_signing.kid, "active", now)
+    assert signing_key(stored(world), now) == now_signing
+    assert first.retired_at == ahead.retired_at == now
+    assert ahead.status(now, RETENTION) == "retired"  # it never signs
 
 
 def test_rotation_forgets_the_keys_that_left_the_jwks(world: World, keys: SigningKeys) -> None:
     keys.ensure()
-    keys.rotate()  # the first key retires now...
-    world.clock.advance(RETENTION.total_seconds())
+    keys.rotate()  # the first key retires once the second signs...
+    world.clock.advance((PUBLICATION + RETENTION).total_seconds())
     keys.rotate()  # ...and is no longer published by the next rotation
 
     assert [k.generation for k in stored(world)] == [2, 3]
@@ -148,19 +217,20 @@ def test_listing_shows_each_key_newest_first_with_when_it_leaves_the_jwks(
     world: World, keys: SigningKeys
 ) -> None:
     keys.ensure()
+    keys.rotate(at_once=True)
     keys.rotate()
-    keys.rotate()
-    leaves_at = world.clock.now() + RETENTION
+    ahead = world.clock.now() + PUBLICATION
 
     views = keys.list()
 
     assert [(v.status, v.published_until) for v in views] == [
-        ("active", None),
-        ("retired", leaves_at),
-        ("retired", leaves_at),
+        ("pending", None),
+        ("active", ahead + RETENTION),
+        ("retired", world.clock.now() + RETENTION),
     ]
+    assert [v.signs_from for v in views] == [ahead, world.clock.now(), world.clock.now()]
     assert [v.kid for v in views] == [k.kid for k in reversed(stored(world))]
-    world.clock.advance(RETENTION.total_seconds())
+    world.clock.advance((PUBLICATION + RETENTION).total_seconds())
     assert [v.status for v in keys.list()] == ["active", "dropped", "dropped"]
 
 
@@ -186,3 +256,44 @@ def test_resealing_seals_every_stored_key_again_and_changes_nothing_else(
         "session_id": None,
         "count": 2,
     }
+
+
+# -- over any sequence of rotations --------------------------------------------------------
+
+STEPS = st.lists(
+    st.tuples(st.integers(0, 1500), st.sampled_from(["wait", "rotate", "rotate now"])),
+    max_size=12,
+)
+
+
+@given(STEPS)
+def test_one_key_signs_at_a_time_published_ahead_and_kept_for_its_tokens(
+    steps: list[tuple[int, str]],
+) -> None:
+    clock = FakeClock()
+    uow = FakeUnitOfWorkFactory()
+    keys = SigningKeys(uow, FakeKeyFactory(), clock, FakeAuditLog(), RETENTION, PUBLICATION)
+    keys.ensure()
+    at_once = {"key-1"}  # the first key signs as soon as it exists
+    signed: dict[str, datetime] = {}  # each key's latest observed signature
+
+    for seconds, action in steps:
+        for _ in range(seconds // 100 + 1):  # look often enough to see every key that signs
+            clock.advance(min(seconds, 100))
+            now = clock.now()
+            with uow() as work:
+                records = work.signing_keys.list_all()
+            signing = [r for r in records if r.signs_at(now)]
+            assert len(signing) == 1
+            [key] = signing
+            signed[key.kid] = now
+            if key.kid not in at_once:
+                # Every copy of the JWKS cached before the key existed has expired.
+                assert now - key.created_at >= PUBLICATION
+            published = {r.kid for r in published_keys(records, now, RETENTION)}
+            # A token lives RETENTION at most (its TTL, the leeway, the reload delay).
+            assert {kid for kid, last in signed.items() if now < last + RETENTION} <= published
+        if action != "wait":
+            view = keys.rotate(at_once=action == "rotate now")
+            if action == "rotate now":
+                at_once.add(view.kid)
