@@ -91,11 +91,15 @@ class _InFlightInProcess:
 
 # One sorted set per key, an attempt's id scored by when its place lapses: a
 # place that its process never gave back (it died, or Redis's reply to it was
-# lost) lapses on its own, whatever other attempts come meanwhile.
+# lost) lapses on its own, whatever other attempts come meanwhile. Scored by
+# Redis's clock, which every instance shares: an instance whose own clock runs
+# fast would otherwise lapse the others' places early.
 _ENTER = b"""
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return redis.call('ZCARD', KEYS[1])
 """
 _LEAVE = b"return redis.call('ZREM', KEYS[1], ARGV[1])"
@@ -110,9 +114,8 @@ class _InFlightInRedis:
         self._lapse_seconds = lapse_seconds
 
     def enter(self, key: str, attempt: str) -> int:
-        now = time.time()
-        lapses, expiry_ms = now + self._lapse_seconds, self._lapse_seconds * 1000
-        return int(self._enter([self._prefix + key], [now, lapses, attempt, expiry_ms]))
+        lapse, expiry_ms = self._lapse_seconds, self._lapse_seconds * 1000
+        return int(self._enter([self._prefix + key], [lapse, attempt, expiry_ms]))
 
     def leave(self, key: str, attempt: str) -> None:
         self._leave([self._prefix + key], [attempt])

@@ -6,12 +6,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from types import SimpleNamespace
 from typing import NamedTuple
 
 import pytest
 import redis
 
-from adapters.throttle import LimitsLoginThrottle, LimitsRequestThrottle
+import adapters.throttle
+from adapters.throttle import IN_FLIGHT_SECONDS, LimitsLoginThrottle, LimitsRequestThrottle
 from domain.errors import ServiceUnavailable, TooManyRequests
 from tests.redis_server import REDIS_URL, delete_keys, require_redis, unique_namespace
 
@@ -290,6 +292,17 @@ def test_a_place_never_given_back_lapses_however_busy_the_key(
         attempt(throttle, IP)  # each renews the key's own expiry
         time.sleep(0.1)
     assert_every_place_free(throttle)
+
+
+def test_an_instance_whose_clock_runs_fast_does_not_lapse_the_others_places(
+    two_instances: TwoInstances, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second, _ = two_instances
+    fast = SimpleNamespace(time=lambda: time.time() + 2 * IN_FLIGHT_SECONDS)
+    with ExitStack() as held:
+        hold(held, first, MAX_FAILURES)
+        monkeypatch.setattr(adapters.throttle, "time", fast)  # the second's clock only
+        assert_refused(second)
 
 
 def test_an_attempt_counts_in_flight_before_it_reads_the_failures(
