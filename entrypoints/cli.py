@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from adapters.key_encryption import KeyDecryptionError, SeedKeyError
 from adapters.key_store import RELOAD_INTERVAL_SECONDS
-from adapters.sql.migrate import SchemaState, schema_state, upgrade
+from adapters.sql.migrate import SchemaState, current_and_head, schema_state, upgrade
 from application.signup import SignUpCommand
 from domain.errors import DomainError, ServiceUnavailable
 from entrypoints import serving
@@ -147,10 +147,22 @@ def prepare_database(container: Container) -> None:
 @app.command()
 def migrate() -> None:
     """Apply the database migrations."""
-    settings = _container().settings()
-    with _database_errors_as_exit(settings):
-        upgrade(settings.effective_database_url)
-    typer.echo("database is up to date")
+    container = _container()
+    with _database_errors_as_exit(container.settings()):
+        try:
+            before, head = current_and_head(container.engine())
+            state = schema_state(container.engine())
+        finally:
+            container.engine().dispose()
+        if state is SchemaState.AHEAD:
+            # Its revision is a later release's (expand-only): nothing to apply here.
+            typer.echo(f"the database is at {before}, newer than this release ({head})")
+            return
+        if state is SchemaState.CURRENT:
+            typer.echo(f"the database is already up to date ({head})")
+            return
+        upgrade(container.settings().effective_database_url)
+    typer.echo(f"the database is migrated from {before or 'nothing'} to {head}")
 
 
 @app.command()

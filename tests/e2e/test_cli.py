@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -95,6 +96,22 @@ def test_every_database_command_names_an_unmigrated_schema(
     assert result.returncode == 1
     assert result.stderr == (
         "error: the database schema is out of date: run `latchkey migrate` first\n"
+    )
+
+
+def test_migrate_says_what_it_did(env: dict[str, str], tmp_path: Path) -> None:
+    first, second = run(env, "migrate"), run(env, "migrate")
+
+    assert (first.returncode, second.returncode) == (0, 0), first.stderr
+    head = second.stdout.rpartition("(")[2].rstrip(")\n")
+    assert first.stdout == f"the database is migrated from nothing to {head}\n"
+    assert second.stdout == f"the database is already up to date ({head})\n"
+    with sqlite3.connect(tmp_path / "cli.db") as db:  # what a later release leaves
+        db.execute("UPDATE alembic_version SET version_num = 'from-a-later-release'")
+    later = run(env, "migrate")
+    assert later.returncode == 0, later.stderr
+    assert later.stdout == (
+        f"the database is at from-a-later-release, newer than this release ({head})\n"
     )
 
 
