@@ -1,9 +1,12 @@
-"""Text that people read (an address, a device's name) holds no control characters.
+"""Text that people read (an address, a device's name) holds no characters that
+control how it is shown.
 
-One definition for every such rule: Unicode's control characters, category Cc,
-which are exactly C0, DEL and C1 (a set Unicode promises never to change).
-They can rewrite what a terminal or a log viewer shows, and PostgreSQL cannot
-store a NUL.
+One definition for every such rule: Unicode's control characters (category Cc:
+C0, DEL and C1, a set Unicode promises never to change), the line and paragraph
+separators, and the bidirectional embeddings, overrides and isolates that can
+make text read otherwise than it is stored ("Trojan Source"). They can rewrite
+what a terminal or a log viewer shows, and PostgreSQL cannot store a NUL.
+Marks that only join or shape (a zero-width joiner in an emoji) are kept.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import re
 
 # In regular-expression syntax, so that a JSON schema can state the same rule.
-CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 NO_CONTROL_CHARACTERS = rf"^[^{CONTROL_CHARACTERS}]*$"
 _CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]+")
 
