@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from adapters.io_guard import allow_io
 from adapters.key_encryption import SigningKeyCipher
@@ -63,22 +63,35 @@ class DatabaseKeySet:
         self._loaded_at = 0.0
         # Decrypting and parsing a key costs far more than reading its row.
         self._opened: dict[str, SigningKey] = {}
+        # The keys last loaded, each with its record: one value, so that a
+        # thread switching keys never pairs a record with another load's keys.
+        self._loaded: list[tuple[SigningKeyRecord, SigningKey]] = []
+        # When another loaded key starts signing (or the signing one retires).
+        self._switch_at: datetime | None = None
 
     def current(self, kid: str | None = None) -> SigningKeySet:
         keys = self._keys
         if keys is not None and self._still_good(keys, kid):
-            return keys
+            return self._on_time(keys)
         allow_io()
         # One thread reloads; the others go on with the keys they have meanwhile.
         if not self._lock.acquire(blocking=keys is None):
             assert keys is not None
-            return keys
+            return self._on_time(keys)
         try:
             if self._keys is not None and self._still_good(self._keys, kid):
                 return self._keys
             return self._reload()
         finally:
             self._lock.release()
+
+    def _on_time(self, keys: SigningKeySet) -> SigningKeySet:
+        """By the clock, from the keys loaded: a key published ahead starts
+        signing on time even when a reload is late or the database is down."""
+        switch_at = self._switch_at
+        if switch_at is not None and self._clock.now() >= switch_at:
+            return self._chosen(self._loaded)
+        return keys
 
     def _still_good(self, keys: SigningKeySet, kid: str | None) -> bool:
         age = time.monotonic() - self._loaded_at
@@ -99,7 +112,7 @@ class DatabaseKeySet:
                 raise
             # Keep signing and verifying with the keys we have; try again later.
             log.warning("signing keys could not be reloaded: the database is unavailable")
-            keys = self._keys
+            keys = self._on_time(self._keys)
         self._keys = keys
         self._loaded_at = time.monotonic()
         return keys
@@ -109,15 +122,26 @@ class DatabaseKeySet:
         if current_key(records) is None:
             self._ensure()
             records = self._read()
-        now = self._clock.now()
         # A key published ahead is among them: verifiers fetch it before it signs.
-        published = published_keys(records, now, self._retention)
-        active = signing_key(published, now)
+        published = published_keys(records, self._clock.now(), self._retention)
+        self._opened = {r.kid: self._open(r) for r in published}
+        return self._chosen([(r, self._opened[r.kid]) for r in published])
+
+    def _chosen(self, loaded: list[tuple[SigningKeyRecord, SigningKey]]) -> SigningKeySet:
+        """The set with the key that signs now; remembered, with when that changes."""
+        now = self._clock.now()
+        active = signing_key([record for record, _ in loaded], now)
         if active is None:
             raise RuntimeError("there is no active signing key")
-        self._opened = {r.kid: self._open(r) for r in published}
-        retired = [self._opened[r.kid] for r in published if r.kid != active.kid]
-        return SigningKeySet(self._opened[active.kid], retired=retired)
+        opened = {record.kid: key for record, key in loaded}
+        others = [key for kid, key in opened.items() if kid != active.kid]
+        keys = SigningKeySet(opened[active.kid], retired=others)
+        instants = [r.starts_signing for r, _ in loaded]
+        instants += [r.retired_at for r, _ in loaded if r.retired_at is not None]
+        self._loaded = loaded
+        self._switch_at = min((t for t in instants if t > now), default=None)
+        self._keys = keys
+        return keys
 
     def _read(self) -> Sequence[SigningKeyRecord]:
         with self._uow() as uow:

@@ -15,7 +15,7 @@ from application.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from domain.errors import SigningKeyConflict
+from domain.errors import InvalidInput, SigningKeyConflict
 from domain.signing_key import SigningKeyRecord, current_key, next_generation, signing_key
 
 
@@ -53,9 +53,10 @@ class SigningKeys:
     def ensure(self) -> None:
         """Make the current key one of the configured algorithm: the first key
         of a fresh install, which signs at once (no verifier knows any key yet);
-        a rotation after `LATCHKEY_SIGNING_ALG` changed, published ahead like any
-        other (the old key signs until then and stays published for its tokens);
-        else do nothing.
+        a rotation at once after `LATCHKEY_SIGNING_ALG` changed, since a token's
+        `alg` is the configured one (API.md; the old key stays published for its
+        tokens); else do nothing. A key of the new algorithm rotated in ahead
+        (`keys rotate` with the new setting) is the current one: nothing to do.
 
         Safe when several workers or instances start at once: they all try the
         same next generation, the unique constraint lets one insert win, and
@@ -74,9 +75,7 @@ class SigningKeys:
                 if not uow.signing_keys.add(record):
                     return  # another worker created it at this moment: theirs is used
             else:
-                rotated = self._rotated(
-                    uow, records, self._factory.generate(), now, self._publication
-                )
+                rotated = self._rotated(uow, records, self._factory.generate(), now, timedelta(0))
                 if rotated is None:
                     return  # another instance rotated at this moment: theirs is used
                 record = rotated
@@ -88,24 +87,35 @@ class SigningKeys:
                 "signing_key_rotated", kid=record.kid, reason="the configured algorithm changed"
             )
 
-    def rotate(self, *, at_once: bool = False) -> KeyView:
+    def rotate(self, *, at_once: bool = False, drop_older: bool = False) -> KeyView:
         """Add a new key, published now, that signs after the publication delay
-        (at once with `at_once`, for a key that leaked); the others retire then.
-        Forget the keys no longer published.
+        (at once with `at_once`); the others retire then. Forget the keys no
+        longer published.
 
         Retired keys stay in the JWKS for `retention`, so tokens they signed
-        keep verifying until they expire.
+        keep verifying until they expire. With `drop_older` (a key that leaked:
+        tokens forged with it must stop verifying), every older key is deleted
+        instead, and the tokens they signed stop verifying too.
         """
-        now = self._clock.now()
-        ahead = timedelta(0) if at_once else self._publication
+        if drop_older and not at_once:
+            raise InvalidInput("dropping the older keys needs a new key that signs at once")
         new = self._factory.generate()  # outside the transaction: an RSA key takes a while
+        now = self._clock.now()  # after it: the delay counts from the commit, not before
+        ahead = timedelta(0) if at_once else self._publication
         with self._uow() as uow:
-            record = self._rotated(uow, uow.signing_keys.list_all(), new, now, ahead)
+            records = uow.signing_keys.list_all()
+            record = self._rotated(uow, records, new, now, ahead)
             if record is None:
                 raise SigningKeyConflict("the signing keys changed meanwhile; rotate again")
+            if drop_older:
+                for old in records:
+                    uow.signing_keys.delete(old.kid)
             uow.commit()
         self._audit.event(
-            "signing_key_rotated", kid=record.kid, signs_from=record.starts_signing.isoformat()
+            "signing_key_rotated",
+            kid=record.kid,
+            signs_from=record.starts_signing.isoformat(),
+            dropped=[old.kid for old in records] if drop_older else [],
         )
         return self._view(record, now)
 

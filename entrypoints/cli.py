@@ -268,19 +268,29 @@ AtOnceOption = Annotated[
     bool,
     typer.Option(
         "--now",
-        help="Sign with the new key at once (a key that leaked): verifiers that cached "
-        "the JWKS must fetch it again to accept the new key's tokens",
+        help="Sign with the new key at once: verifiers that cached the JWKS must fetch "
+        "it again to accept the new key's tokens",
+    ),
+]
+DropOption = Annotated[
+    bool,
+    typer.Option(
+        "--drop-old",
+        help="With --now, for a key that leaked: delete the older keys, so that tokens "
+        "they signed (forged ones included) stop verifying here within seconds, and "
+        "offline once verifiers' copies of the JWKS expire; users' access tokens end too",
     ),
 ]
 
 
 @keys.command("rotate")
-def keys_rotate(at_once: AtOnceOption = False) -> None:
+def keys_rotate(at_once: AtOnceOption = False, drop_older: DropOption = False) -> None:
     """Add a new signing key, published in the JWKS now, that signs once cached
     copies of the JWKS have expired. The others retire then: they stay in the
     JWKS until every token they signed has expired."""
     try:
-        key = _database_container().signing_keys().rotate(at_once=at_once)
+        container = _database_container()
+        key = container.signing_keys().rotate(at_once=at_once, drop_older=drop_older)
     except DomainError as error:
         raise _fail(str(error)) from None
     if key.status == "active":  # at once, or the first key: nothing signed before it
@@ -293,6 +303,8 @@ def keys_rotate(at_once: AtOnceOption = False) -> None:
             f"new key {key.kid} ({key.alg}) published; every instance signs with it "
             f"from {key.signs_from.isoformat()} (within {RELOAD_INTERVAL_SECONDS:g} seconds)"
         )
+    if drop_older:
+        typer.echo("the older keys are deleted: their tokens no longer verify")
 
 
 @keys.command("reseal")

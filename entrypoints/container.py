@@ -75,9 +75,21 @@ def signing_key_seed(settings: Settings) -> str | None:
 
 # How long a verifier or an HTTP cache may keep the JWKS (entrypoints/http/well_known.py).
 JWKS_MAX_AGE_SECONDS = 300
-# A new signing key is published this long before it signs: every instance has
-# read it, and every cached copy of the JWKS made before it was published has expired.
-SIGNING_KEY_PUBLICATION = timedelta(seconds=JWKS_MAX_AGE_SECONDS + RELOAD_INTERVAL_SECONDS)
+# Beyond the clocks' leeway: the rotating host's commit, a slow reload, a slow network.
+PUBLICATION_MARGIN_SECONDS = 15
+
+
+def signing_key_publication(settings: Settings) -> timedelta:
+    """How long a new signing key is published before it signs: every instance
+    has read it, and every copy of the JWKS cached before that has expired, even
+    by a clock `LATCHKEY_CLOCK_LEEWAY` ahead of the one that rotated."""
+    seconds = (
+        JWKS_MAX_AGE_SECONDS
+        + RELOAD_INTERVAL_SECONDS
+        + settings.clock_leeway
+        + PUBLICATION_MARGIN_SECONDS
+    )
+    return timedelta(seconds=seconds)
 
 
 def signing_key_retention(settings: Settings) -> timedelta:
@@ -166,7 +178,7 @@ class Container(containers.DeclarativeContainer):
         clock,
         audit,
         key_retention,
-        providers.Object(SIGNING_KEY_PUBLICATION),
+        providers.ThreadSafeSingleton(signing_key_publication, settings),
     )
     keys = providers.ThreadSafeSingleton(
         DatabaseKeySet,

@@ -18,9 +18,9 @@ from entrypoints.settings import Settings
 
 router = APIRouter(prefix="/.well-known", tags=["discovery"], responses=PROBLEM_RESPONSES)
 
-# A new key is published this long before it signs (SIGNING_KEY_PUBLICATION),
-# so a cached copy never lacks a key that signs; only `keys rotate --now` makes
-# verifiers rely on refetching for an unknown kid (docs/integrating.md).
+# A new key is published longer than this before it signs (container.py,
+# signing_key_publication), so a copy cached within max-age holds it; after
+# `keys rotate --now` verifiers rely on refetching for an unknown kid.
 JWKS_CACHE = {"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"}
 METADATA_CACHE = {"Cache-Control": "public, max-age=3600"}
 
@@ -32,7 +32,8 @@ class JwkSetResponse(JSONResponse):
 @router.get("/jwks.json", response_model=dict[str, Any], response_class=JwkSetResponse)
 @inject
 def jwks(keys: Annotated[KeySetProvider, Depends(Provided[Container.keys])]) -> JwkSetResponse:
-    """RFC 7517 key set: the public half of every key that may have signed a live token."""
+    """RFC 7517 key set: the public half of every key that may have signed a live token,
+    and of the key published ahead that will sign next."""
     return JwkSetResponse(keys.current().public_jwks(), headers=JWKS_CACHE)
 
 

@@ -93,6 +93,24 @@ def test_keys_are_rotated_and_listed_with_when_each_signs_and_leaves_the_jwks(
     assert len(table) == 4
 
 
+def test_a_leaked_key_is_dropped_by_a_rotation_at_once(env: dict[str, str]) -> None:
+    assert run(env, "migrate").returncode == 0
+    assert run(env, "keys", "rotate").returncode == 0
+    refused = run(env, "keys", "rotate", "--drop-old")  # nothing would sign meanwhile
+    assert (refused.returncode, refused.stderr) == (
+        1,
+        "error: dropping the older keys needs a new key that signs at once\n",
+    )
+
+    dropped = run(env, "keys", "rotate", "--now", "--drop-old")
+
+    assert dropped.returncode == 0, dropped.stderr
+    assert "the older keys are deleted" in dropped.stdout
+    keys = json.loads(run(env, "keys", "list", "--json").stdout)
+    assert [k["status"] for k in keys] == ["active"]
+    assert keys[0]["kid"] in dropped.stdout
+
+
 def test_production_needs_a_key_encryption_key_and_no_longer_a_signing_key(
     env: dict[str, str],
 ) -> None:

@@ -11,11 +11,12 @@ import typer
 from dependency_injector import providers
 from sqlalchemy import select
 
+from adapters.key_store import RELOAD_INTERVAL_SECONDS
 from adapters.keys import generate_signing_key
 from adapters.sql.migrate import upgrade
 from adapters.sql.tables import signing_keys
 from entrypoints.cli import prepare_database
-from entrypoints.container import SIGNING_KEY_PUBLICATION, Container
+from entrypoints.container import Container, signing_key_publication
 from tests.e2e.conftest import Api, build_api, make_settings
 from tests.e2e.oauth_requests import claims, header
 from tests.fakes import FakeClock
@@ -76,9 +77,15 @@ def test_a_new_key_is_published_before_it_signs_and_old_tokens_keep_working(
 
     assert jwks_kids(api) == {old_kid, new_kid}
     assert header(api.login()["access_token"])["kid"] == old_kid  # not signing yet
-    # It signs once every copy cached before it was published has expired.
-    assert SIGNING_KEY_PUBLICATION.total_seconds() > max_age
-    api.clock.advance(SIGNING_KEY_PUBLICATION.total_seconds())
+    # It signs once every copy cached before every instance published it has
+    # expired, even by a clock ahead of this one by the leeway.
+    publication = signing_key_publication(api.container.settings()).total_seconds()
+    leeway = api.container.settings().clock_leeway
+    assert publication > max_age + RELOAD_INTERVAL_SECONDS + leeway
+    api.clock.advance(publication - leeway - 1)
+    api.container.keys().reload()
+    assert header(api.login()["access_token"])["kid"] == old_kid
+    api.clock.advance(leeway + 1)
     api.container.keys().reload()
     after = api.login()
     assert header(after["access_token"])["kid"] == new_kid != old_kid
@@ -106,6 +113,20 @@ def test_a_rotation_at_once_signs_with_the_new_key_at_the_next_reload(any_api: A
     assert jwks_kids(api) == {header(before["access_token"])["kid"], new_kid}
 
 
+def test_tokens_of_a_dropped_key_stop_verifying_at_the_next_reload(any_api: Api) -> None:
+    # A key that leaked: whatever its tokens claim, they must stop working.
+    api = any_api
+    api.signup()
+    before = api.login()
+
+    new_kid = api.container.signing_keys().rotate(at_once=True, drop_older=True).kid
+    api.container.keys().reload()
+
+    assert api.me(before["access_token"]).status_code == 401
+    assert jwks_kids(api) == {new_kid}
+    assert api.me(api.refresh(before["refresh_token"]).json()["access_token"]).status_code == 200
+
+
 def jwks_kids(api: Api) -> set[str]:
     return {k["kid"] for k in api.client.get("/.well-known/jwks.json").json()["keys"]}
 
@@ -131,9 +152,7 @@ def test_a_configured_signing_key_becomes_the_first_key(api: Api) -> None:
     assert header(api.login()["access_token"])["kid"] == SEED.kid
 
 
-def test_a_changed_signing_algorithm_is_published_at_the_next_start_and_signs_when_due(
-    tmp_path: Path,
-) -> None:
+def test_a_changed_signing_algorithm_signs_from_the_next_start(tmp_path: Path) -> None:
     # API.md: the header's alg is the configured one. The key of the old
     # algorithm stays in the JWKS for the tokens it signed.
     url = f"sqlite:///{tmp_path / 'latchkey.db'}"
@@ -147,12 +166,38 @@ def test_a_changed_signing_algorithm_is_published_at_the_next_start_and_signs_wh
 
     for api in build_api(settings):
         api.signup()
+        assert header(api.login()["access_token"])["alg"] == "EdDSA"
+        published = api.client.get("/.well-known/jwks.json").json()["keys"]
+        assert sorted(key["alg"] for key in published) == ["ES256", "EdDSA"]
+
+
+def test_a_key_of_a_new_algorithm_rotated_in_ahead_is_kept_by_the_next_start(
+    tmp_path: Path,
+) -> None:
+    # README: `keys rotate` with the new LATCHKEY_SIGNING_ALG first, so that
+    # verifiers have its key before it signs; restarts then rotate nothing.
+    url = f"sqlite:///{tmp_path / 'latchkey.db'}"
+    upgrade(url)
+    clock = FakeClock()  # the api's clock below
+    for alg, step in (("ES256", "start"), ("EdDSA", "rotate"), ("EdDSA", "start")):
+        settings = make_settings(tmp_path, url, signing_alg=alg)
+        container = Container()
+        container.settings.override(providers.Object(settings))
+        container.clock.override(providers.Object(clock))
+        if step == "rotate":
+            container.signing_keys().rotate()
+        else:
+            prepare_database(container)
+
+    for api in build_api(settings):
+        api.signup()
         published = api.client.get("/.well-known/jwks.json").json()["keys"]
         assert sorted(key["alg"] for key in published) == ["ES256", "EdDSA"]
         assert header(api.login()["access_token"])["alg"] == "ES256"
-        api.clock.advance(SIGNING_KEY_PUBLICATION.total_seconds())
+        api.clock.advance(signing_key_publication(settings).total_seconds())
         api.container.keys().reload()
         assert header(api.login()["access_token"])["alg"] == "EdDSA"
+        assert len(api.container.signing_keys().list()) == 2
 
 
 def test_a_seed_left_configured_does_not_stop_a_change_of_algorithm(tmp_path: Path) -> None:

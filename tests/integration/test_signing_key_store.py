@@ -3,6 +3,8 @@ workers, rotated by one instance and seen by the others, dropped when expired.""
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +30,7 @@ from tests.fakes import FakeAuditLog, FakeClock
 KEK = bytes(range(32))
 NEW_KEK = bytes(range(100, 132))
 RETENTION = timedelta(seconds=915)
-PUBLICATION = timedelta(seconds=305)
+PUBLICATION = timedelta(seconds=330)
 USER, SESSION = uuid4(), uuid4()
 
 
@@ -210,6 +212,40 @@ def test_a_rotation_elsewhere_is_published_at_the_next_reload_and_signs_when_due
     assert elsewhere.accepts(here.token())
 
 
+def test_a_key_published_ahead_signs_on_time_without_a_reload_and_with_the_database_down(
+    sql_uow_factory: UnitOfWorkFactory,
+) -> None:
+    down = threading.Event()
+    flaky = unavailable_when(down, sql_uow_factory)
+    clock = FakeClock()
+    instance = Instance(flaky, clock, reload_interval=0)  # a reload before every use
+    old_kid = instance.keys.current().active.kid
+    new_kid = instance.signing_keys.rotate().kid
+    assert set(instance.keys.current().verification_keys) == {old_kid, new_kid}
+    down.set()
+
+    clock.advance(PUBLICATION.total_seconds() - 0.001)
+    assert instance.keys.current().active.kid == old_kid
+    clock.advance(0.001)
+    assert instance.keys.current().active.kid == new_kid
+    assert kid_of(instance.token()) == new_kid
+
+
+def unavailable_when(down: threading.Event, uow: UnitOfWorkFactory) -> UnitOfWorkFactory:
+    """`uow`, except that it raises ServiceUnavailable while `down` is set."""
+
+    def flaky(*, autocommit: bool = False) -> UnitOfWork:
+        if down.is_set():
+            raise ServiceUnavailable("the database is unavailable")
+        return uow(autocommit=autocommit)
+
+    return flaky
+
+
+def kid_of(token: str) -> str:
+    return str(json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "==="))["kid"])
+
+
 def test_an_instance_that_has_not_reloaded_yet_accepts_tokens_of_a_new_key_at_once(
     sql_uow_factory: UnitOfWorkFactory,
 ) -> None:
@@ -259,12 +295,7 @@ def test_keys_stay_usable_while_the_database_is_unreachable(
     sql_uow_factory: UnitOfWorkFactory,
 ) -> None:
     down = threading.Event()
-
-    def flaky(*, autocommit: bool = False) -> UnitOfWork:
-        if down.is_set():
-            raise ServiceUnavailable("the database is unavailable")
-        return sql_uow_factory(autocommit=autocommit)
-
+    flaky = unavailable_when(down, sql_uow_factory)
     clock = FakeClock()
     instance = Instance(flaky, clock)
     token = instance.token()
@@ -298,6 +329,9 @@ def test_two_rotations_at_once_never_leave_two_active_keys(
     with sql_uow_factory() as uow:
         stored = uow.signing_keys.list_all()
     assert len([k for k in stored if k.is_current]) == 1
+    for later in (0, PUBLICATION.total_seconds() - 1, PUBLICATION.total_seconds(), 3600):
+        instant = clock.now() + timedelta(seconds=later)
+        assert len([k for k in stored if k.signs_at(instant)]) == 1, later
     assert len({k.generation for k in stored}) == len(stored)
 
 

@@ -12,6 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from application.keys import SigningKeys
+from application.ports import NewSigningKey
+from domain.errors import InvalidInput
 from domain.signing_key import (
     SigningKeyRecord,
     current_key,
@@ -23,7 +25,7 @@ from tests.fakes import T0, FakeAuditLog, FakeClock, FakeKeyFactory, FakeUnitOfW
 from tests.unit.conftest import World
 
 RETENTION = timedelta(seconds=915)
-PUBLICATION = timedelta(seconds=305)
+PUBLICATION = timedelta(seconds=330)
 
 
 def a_key(
@@ -139,7 +141,7 @@ def test_when_every_key_is_retired_a_fresh_one_is_made_not_the_seed(
     assert signing_key(stored(world), world.clock.now()) == stored(world)[1]
 
 
-def test_a_changed_algorithm_setting_rotates_to_a_key_of_that_algorithm(
+def test_a_changed_algorithm_setting_rotates_to_a_key_of_that_algorithm_at_once(
     world: World, keys: SigningKeys, factory: FakeKeyFactory
 ) -> None:
     keys.ensure()
@@ -151,12 +153,26 @@ def test_a_changed_algorithm_setting_rotates_to_a_key_of_that_algorithm(
 
     first, second = stored(world)
     now = world.clock.now()
-    assert (second.alg, second.generation, second.signs_from) == ("EdDSA", 2, now + PUBLICATION)
-    # Published ahead like any rotation: the old key signs until then.
-    assert first.retired_at == now + PUBLICATION
-    assert signing_key(stored(world), now) == first
-    assert signing_key(stored(world), now + PUBLICATION) == second
+    # API.md: a token's alg is the configured one.
+    assert (second.alg, second.generation, second.signs_from) == ("EdDSA", 2, now)
+    assert signing_key(stored(world), now) == second
+    assert first.retired_at == now
+    assert first.is_published(now, RETENTION)  # its tokens still verify
     assert world.audit.names().count("signing_key_rotated") == 1
+
+
+def test_a_key_of_the_configured_algorithm_rotated_in_ahead_is_kept(
+    world: World, keys: SigningKeys, factory: FakeKeyFactory
+) -> None:
+    keys.ensure()
+    factory.alg = "EdDSA"
+    keys.rotate()  # `keys rotate` with the new setting, before the restarts
+
+    keys.ensure()  # a restart with the new setting
+
+    first, second = stored(world)
+    assert second.signs_from == world.clock.now() + PUBLICATION
+    assert signing_key(stored(world), world.clock.now()) == first
 
 
 def test_rotating_publishes_the_next_generation_ahead_and_retires_the_others_then(
@@ -202,6 +218,44 @@ def test_rotating_at_once_signs_now_and_overtakes_a_key_published_ahead(
     assert signing_key(stored(world), now) == now_signing
     assert first.retired_at == ahead.retired_at == now
     assert ahead.status(now, RETENTION) == "retired"  # it never signs
+
+
+def test_a_leaked_key_is_dropped_with_every_older_one_by_a_rotation_at_once(
+    world: World, keys: SigningKeys
+) -> None:
+    keys.ensure()
+    keys.rotate()
+
+    view = keys.rotate(at_once=True, drop_older=True)
+
+    assert [k.kid for k in stored(world)] == [view.kid]
+    assert view.status == "active"
+    assert world.audit.events[-1]["dropped"] == ["seeded", "key-1"]
+
+
+def test_dropping_the_older_keys_needs_a_key_that_signs_at_once(
+    world: World, keys: SigningKeys
+) -> None:
+    keys.ensure()
+
+    with pytest.raises(InvalidInput, match="at once"):
+        keys.rotate(drop_older=True)
+
+    assert len(stored(world)) == 1
+
+
+def test_the_publication_delay_counts_from_after_the_key_is_made(world: World) -> None:
+    class SlowFactory(FakeKeyFactory):  # an RSA key takes a while
+        def generate(self) -> NewSigningKey:
+            world.clock.advance(2)
+            return super().generate()
+
+    keys = SigningKeys(world.uow, SlowFactory(), world.clock, world.audit, RETENTION, PUBLICATION)
+    keys.ensure()
+
+    view = keys.rotate()
+
+    assert view.signs_from == world.clock.now() + PUBLICATION
 
 
 def test_rotation_forgets_the_keys_that_left_the_jwks(world: World, keys: SigningKeys) -> None:
@@ -275,24 +329,31 @@ def test_one_key_signs_at_a_time_published_ahead_and_kept_for_its_tokens(
     keys = SigningKeys(uow, FakeKeyFactory(), clock, FakeAuditLog(), RETENTION, PUBLICATION)
     keys.ensure()
     at_once = {"key-1"}  # the first key signs as soon as it exists
-    signed: dict[str, datetime] = {}  # each key's latest observed signature
+    seen: dict[str, SigningKeyRecord] = {}  # every key, as last stored
+    checked = clock.now()
 
     for seconds, action in steps:
-        for _ in range(seconds // 100 + 1):  # look often enough to see every key that signs
-            clock.advance(min(seconds, 100))
-            now = clock.now()
-            with uow() as work:
-                records = work.signing_keys.list_all()
-            signing = [r for r in records if r.signs_at(now)]
-            assert len(signing) == 1
+        clock.advance(seconds)
+        with uow() as work:
+            records = work.signing_keys.list_all()
+        seen.update({r.kid: r for r in records})
+        # Every instant at which the signing key may change, up to now, and now.
+        instants = {r.starts_signing for r in seen.values()}
+        instants |= {r.retired_at for r in seen.values() if r.retired_at is not None}
+        for now in sorted(t for t in instants | {clock.now()} if checked <= t <= clock.now()):
+            signing = [r for r in seen.values() if r.signs_at(now)]
+            assert len(signing) == 1, now
             [key] = signing
-            signed[key.kid] = now
             if key.kid not in at_once:
                 # Every copy of the JWKS cached before the key existed has expired.
                 assert now - key.created_at >= PUBLICATION
-            published = {r.kid for r in published_keys(records, now, RETENTION)}
-            # A token lives RETENTION at most (its TTL, the leeway, the reload delay).
-            assert {kid for kid, last in signed.items() if now < last + RETENTION} <= published
+        checked = clock.now()
+        # Each key is kept for RETENTION after it stops signing (a token lives
+        # that long at most: its TTL, the leeway, the reload delay).
+        published = {r.kid for r in published_keys(records, clock.now(), RETENTION)}
+        for kid, record in seen.items():
+            if record.retired_at is None or clock.now() < record.retired_at + RETENTION:
+                assert kid in published, kid
         if action != "wait":
             view = keys.rotate(at_once=action == "rotate now")
             if action == "rotate now":
