@@ -229,19 +229,28 @@ class CachedDirectory(Generic[K, V]):
         return self._answers.get(key)
 
 
+class KeyedVerifier(AccessTokenSigner, Protocol):
+    """A signer that names the key behind a token, and says whether it still trusts it."""
+
+    def signed_by(self, token: str) -> str: ...
+
+    def still_trusts(self, kid: str) -> bool: ...
+
+
 class CachedTokenVerifier:
-    """An AccessTokenSigner that verifies each distinct token once, until it expires.
+    """An AccessTokenSigner that verifies each distinct token once, until it
+    expires or its key is dropped.
 
     Entries are keyed by the token's SHA-256, so no bearer token is kept in memory.
     """
 
     def __init__(
-        self, inner: AccessTokenSigner, leeway: timedelta, *, max_entries: int = MAX_ENTRIES
+        self, inner: KeyedVerifier, leeway: timedelta, *, max_entries: int = MAX_ENTRIES
     ) -> None:
         self._inner = inner
         self._leeway = leeway
         self._max = max_entries
-        self._entries: dict[bytes, AccessClaims] = {}
+        self._entries: dict[bytes, tuple[AccessClaims, str]] = {}
 
     def issue(
         self,
@@ -264,14 +273,18 @@ class CachedTokenVerifier:
         if len(token) > MAX_CACHED_TOKEN_LENGTH:
             return self._inner.verify(token, now)
         key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-        claims = self._entries.get(key)
-        if claims is not None:
-            if now <= claims.expires_at + self._leeway:
-                return claims
-            self._entries.pop(key, None)
-            raise InvalidToken("access token expired")
+        entry = self._entries.get(key)
+        if entry is not None:
+            claims, kid = entry
+            if now > claims.expires_at + self._leeway:
+                self._entries.pop(key, None)
+                raise InvalidToken("access token expired")
+            if not self._inner.still_trusts(kid):
+                self._entries.pop(key, None)
+                raise InvalidToken("access token names an unknown key")
+            return claims
         claims = self._inner.verify(token, now)
         if len(self._entries) >= self._max:
             self._entries.clear()
-        self._entries[key] = claims
+        self._entries[key] = (claims, self._inner.signed_by(token))
         return claims

@@ -132,6 +132,15 @@ class JwtAccessTokenSigner:
         token = jwt.encode(header, claims, key.key, registry=_REGISTRIES[key.alg])
         return token, datetime.fromtimestamp(expires, UTC)
 
+    def signed_by(self, token: str) -> str:
+        """The `kid` of a token this signer has verified (its header is known sound)."""
+        return str(json.loads(_b64decode(token.split(".", 1)[0]))["kid"])
+
+    def still_trusts(self, kid: str) -> bool:
+        """Whether the key is still published: a key dropped (one that leaked)
+        no longer vouches for the tokens it signed, even those seen before."""
+        return kid in self._keys.current().verification_keys
+
     def verify(self, token: str, now: datetime) -> AccessClaims:
         """Raise InvalidToken for any bad token; a naive `now` is a caller bug (ValueError)."""
         now_ts = _timestamp(now)

@@ -5,10 +5,12 @@ so all instances sign with the same active key and verify with the same set.
 Reading it on every token would cost a query per request; instead the set is
 kept in memory and reloaded at most every RELOAD_INTERVAL_SECONDS, so a
 rotation made anywhere (`latchkey keys rotate`) reaches every instance within
-that time, and each starts signing with the new key within that time of its
-`signs_from`. Retired keys stay published long enough to cover this delay
-(entrypoints/container.py adds it to their retention), and a new key is
-published that long before it signs.
+that time. Between reloads each instance switches by its own clock, from the
+keys it has loaded: a key published ahead starts signing at its `signs_from`,
+and a retired one leaves once its retention is over, even while the database
+is unreachable. Retired keys stay published long enough to cover the reload
+delay (entrypoints/container.py adds it to their retention), and a new key is
+published long enough before it signs (entrypoints/container.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from adapters.io_guard import allow_io
@@ -58,40 +61,45 @@ class DatabaseKeySet:
         self._ensure = ensure
         self._interval = reload_interval
         self._unknown_kid_gap = unknown_kid_gap
-        self._lock = threading.Lock()
-        self._keys: SigningKeySet | None = None
+        self._lock = threading.Lock()  # held by the one thread that reloads
+        self._swap = threading.Lock()  # held only to install a state
+        self._state: _State | None = None
         self._loaded_at = 0.0
         # Decrypting and parsing a key costs far more than reading its row.
         self._opened: dict[str, SigningKey] = {}
-        # The keys last loaded, each with its record: one value, so that a
-        # thread switching keys never pairs a record with another load's keys.
-        self._loaded: list[tuple[SigningKeyRecord, SigningKey]] = []
-        # When another loaded key starts signing (or the signing one retires).
-        self._switch_at: datetime | None = None
 
     def current(self, kid: str | None = None) -> SigningKeySet:
-        keys = self._keys
-        if keys is not None and self._still_good(keys, kid):
-            return self._on_time(keys)
+        state = self._state
+        if state is not None and self._still_good(state.keys, kid):
+            return self._on_time(state).keys
         allow_io()
         # One thread reloads; the others go on with the keys they have meanwhile.
-        if not self._lock.acquire(blocking=keys is None):
-            assert keys is not None
-            return self._on_time(keys)
+        if not self._lock.acquire(blocking=state is None):
+            assert state is not None
+            return self._on_time(state).keys
         try:
-            if self._keys is not None and self._still_good(self._keys, kid):
-                return self._keys
+            state = self._state
+            if state is not None and self._still_good(state.keys, kid):
+                return self._on_time(state).keys
             return self._reload()
         finally:
             self._lock.release()
 
-    def _on_time(self, keys: SigningKeySet) -> SigningKeySet:
+    def _on_time(self, state: _State) -> _State:
         """By the clock, from the keys loaded: a key published ahead starts
-        signing on time even when a reload is late or the database is down."""
-        switch_at = self._switch_at
-        if switch_at is not None and self._clock.now() >= switch_at:
-            return self._chosen(self._loaded)
-        return keys
+        signing on time, and one past its publication leaves, even when a
+        reload is late or the database is down."""
+        if state.changes_at is None or self._clock.now() < state.changes_at:
+            return state
+        later = _State.of(state.loaded, self._clock.now(), self._retention)
+        if later is None:  # cannot be, by construction: keep what works
+            log.error("no signing key would sign: the keys loaded are kept")
+            return state
+        with self._swap:
+            # Only over the state it was made from: never over a newer load.
+            if self._state is state:
+                self._state = later
+        return later
 
     def _still_good(self, keys: SigningKeySet, kid: str | None) -> bool:
         age = time.monotonic() - self._loaded_at
@@ -106,42 +114,31 @@ class DatabaseKeySet:
 
     def _reload(self) -> SigningKeySet:
         try:
-            keys = self._load()
+            state = self._load()
         except ServiceUnavailable:
-            if self._keys is None:
+            if self._state is None:
                 raise
             # Keep signing and verifying with the keys we have; try again later.
             log.warning("signing keys could not be reloaded: the database is unavailable")
-            keys = self._on_time(self._keys)
-        self._keys = keys
+            state = self._on_time(self._state)
+        with self._swap:
+            self._state = state
         self._loaded_at = time.monotonic()
-        return keys
+        return state.keys
 
-    def _load(self) -> SigningKeySet:
+    def _load(self) -> _State:
         records = self._read()
         if current_key(records) is None:
             self._ensure()
             records = self._read()
         # A key published ahead is among them: verifiers fetch it before it signs.
-        published = published_keys(records, self._clock.now(), self._retention)
-        self._opened = {r.kid: self._open(r) for r in published}
-        return self._chosen([(r, self._opened[r.kid]) for r in published])
-
-    def _chosen(self, loaded: list[tuple[SigningKeyRecord, SigningKey]]) -> SigningKeySet:
-        """The set with the key that signs now; remembered, with when that changes."""
         now = self._clock.now()
-        active = signing_key([record for record, _ in loaded], now)
-        if active is None:
+        published = published_keys(records, now, self._retention)
+        self._opened = {r.kid: self._open(r) for r in published}
+        state = _State.of(tuple((r, self._opened[r.kid]) for r in published), now, self._retention)
+        if state is None:
             raise RuntimeError("there is no active signing key")
-        opened = {record.kid: key for record, key in loaded}
-        others = [key for kid, key in opened.items() if kid != active.kid]
-        keys = SigningKeySet(opened[active.kid], retired=others)
-        instants = [r.starts_signing for r, _ in loaded]
-        instants += [r.retired_at for r, _ in loaded if r.retired_at is not None]
-        self._loaded = loaded
-        self._switch_at = min((t for t in instants if t > now), default=None)
-        self._keys = keys
-        return keys
+        return state
 
     def _read(self) -> Sequence[SigningKeyRecord]:
         with self._uow() as uow:
@@ -152,3 +149,34 @@ class DatabaseKeySet:
         if known is not None and known.alg == record.alg:
             return known
         return self._cipher.open(record.kid, record.alg, record.sealed_private_key)
+
+
+@dataclass(frozen=True)
+class _State:
+    """What an instance holds, as one value that threads replace, never change:
+    the keys loaded (each with its record), the set they make now, and when
+    that set next changes (a key starts signing, retires, or leaves the JWKS)."""
+
+    loaded: tuple[tuple[SigningKeyRecord, SigningKey], ...]
+    keys: SigningKeySet
+    changes_at: datetime | None
+
+    @classmethod
+    def of(
+        cls,
+        loaded: tuple[tuple[SigningKeyRecord, SigningKey], ...],
+        now: datetime,
+        retention: timedelta,
+    ) -> _State | None:
+        published = tuple((r, key) for r, key in loaded if r.is_published(now, retention))
+        active = signing_key([r for r, _ in published], now)
+        if active is None:
+            return None
+        opened = {r.kid: key for r, key in published}
+        others = [key for kid, key in opened.items() if kid != active.kid]
+        instants = [r.starts_signing for r, _ in published]
+        for r, _ in published:
+            if r.retired_at is not None:
+                instants += [r.retired_at, r.retired_at + retention]
+        changes_at = min((t for t in instants if t > now), default=None)
+        return cls(published, SigningKeySet(opened[active.kid], retired=others), changes_at)

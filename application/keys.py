@@ -100,7 +100,7 @@ class SigningKeys:
         if drop_older and not at_once:
             raise InvalidInput("dropping the older keys needs a new key that signs at once")
         new = self._factory.generate()  # outside the transaction: an RSA key takes a while
-        now = self._clock.now()  # after it: the delay counts from the commit, not before
+        now = self._clock.now()  # after it: the delay counts from just before the commit
         ahead = timedelta(0) if at_once else self._publication
         with self._uow() as uow:
             records = uow.signing_keys.list_all()

@@ -301,7 +301,7 @@ def keys_rotate(at_once: AtOnceOption = False, drop_older: DropOption = False) -
     else:
         typer.echo(
             f"new key {key.kid} ({key.alg}) published; every instance signs with it "
-            f"from {key.signs_from.isoformat()} (within {RELOAD_INTERVAL_SECONDS:g} seconds)"
+            f"from {key.signs_from.isoformat()}, by its own clock"
         )
     if drop_older:
         typer.echo("the older keys are deleted: their tokens no longer verify")

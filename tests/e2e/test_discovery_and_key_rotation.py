@@ -118,6 +118,7 @@ def test_tokens_of_a_dropped_key_stop_verifying_at_the_next_reload(any_api: Api)
     api = any_api
     api.signup()
     before = api.login()
+    assert api.me(before["access_token"]).status_code == 200  # now cached as verified
 
     new_kid = api.container.signing_keys().rotate(at_once=True, drop_older=True).kid
     api.container.keys().reload()

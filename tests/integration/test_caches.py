@@ -4,6 +4,7 @@ for this process, within a second for others)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,13 +31,22 @@ LEEWAY = timedelta(seconds=10)
 
 
 class CountingSigner(FakeSigner):
+    """Every token is signed by key "k1" until `dropped` says otherwise."""
+
     def __init__(self) -> None:
         super().__init__()
         self.verifications = 0
+        self.dropped: set[str] = set()
 
     def verify(self, token: str, now: datetime) -> AccessClaims:
         self.verifications += 1
         return super().verify(token, now)
+
+    def signed_by(self, token: str) -> str:
+        return "k1"
+
+    def still_trusts(self, kid: str) -> bool:
+        return kid not in self.dropped
 
 
 class StoreStub:
@@ -102,6 +112,25 @@ def test_a_cached_token_still_expires_beyond_the_leeway() -> None:
     cache.verify(token, T0 + inner.ttl + LEEWAY)
     with pytest.raises(InvalidToken):
         cache.verify(token, T0 + inner.ttl + LEEWAY + timedelta(seconds=1))
+
+
+def test_a_cached_token_is_refused_once_its_key_is_dropped() -> None:
+    # A key that leaked: tokens forged with it and verified before must not
+    # live on in the cache until their (forged) expiry.
+    inner = CountingSigner()
+    cache = CachedTokenVerifier(inner, LEEWAY)
+    token = _token(inner)
+    cache.verify(token, T0)
+
+    inner.dropped.add("k1")
+
+    with pytest.raises(InvalidToken, match="unknown key"):
+        cache.verify(token, T0 + timedelta(seconds=1))
+    assert token_hash(token) not in cache._entries
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
 
 
 def test_a_refused_token_is_not_cached() -> None:

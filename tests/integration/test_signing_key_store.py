@@ -231,6 +231,44 @@ def test_a_key_published_ahead_signs_on_time_without_a_reload_and_with_the_datab
     assert kid_of(instance.token()) == new_kid
 
 
+def test_a_retired_key_leaves_on_time_without_a_reload_and_with_the_database_down(
+    sql_uow_factory: UnitOfWorkFactory,
+) -> None:
+    down = threading.Event()
+    instance = Instance(unavailable_when(down, sql_uow_factory), FakeClock(), reload_interval=0)
+    old_kid = instance.keys.current().active.kid
+    instance.signing_keys.rotate(at_once=True)
+    instance.keys.reload()
+    down.set()
+
+    instance.clock.advance(RETENTION.total_seconds() - 0.001)
+    assert old_kid in instance.keys.current().verification_keys
+    instance.clock.advance(0.001)
+    assert old_kid not in instance.keys.current().verification_keys
+
+
+def test_a_switch_made_from_older_keys_never_replaces_a_newer_load(
+    sql_uow_factory: UnitOfWorkFactory,
+) -> None:
+    # A thread read the state, its switch came due, and before it installed the
+    # switched set a reload (another thread's) installed newer keys.
+    clock = FakeClock()
+    instance = Instance(sql_uow_factory, clock)
+    instance.keys.current()  # the first key
+    instance.signing_keys.rotate()
+    instance.keys.reload()
+    read_before = instance.keys._state
+    assert read_before is not None
+    assert read_before.changes_at == clock.now() + PUBLICATION
+    clock.advance(PUBLICATION.total_seconds())
+    newest = instance.signing_keys.rotate().kid
+    instance.keys.reload()
+
+    instance.keys._on_time(read_before)  # the late thread finishes
+
+    assert newest in instance.keys.current().verification_keys
+
+
 def unavailable_when(down: threading.Event, uow: UnitOfWorkFactory) -> UnitOfWorkFactory:
     """`uow`, except that it raises ServiceUnavailable while `down` is set."""
 
