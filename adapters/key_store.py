@@ -96,10 +96,11 @@ class DatabaseKeySet:
             log.error("no signing key would sign: the keys loaded are kept")
             return state
         with self._swap:
-            # Only over the state it was made from: never over a newer load.
+            # Only over the state it was made from: never over a newer load,
+            # whose keys are then the ones to use (a dropped key is not among them).
             if self._state is state:
                 self._state = later
-        return later
+            return self._state or later
 
     def _still_good(self, keys: SigningKeySet, kid: str | None) -> bool:
         age = time.monotonic() - self._loaded_at

@@ -15,7 +15,13 @@ from sqlalchemy.exc import OperationalError
 
 from adapters.key_encryption import KeyDecryptionError, SeedKeyError
 from adapters.key_store import RELOAD_INTERVAL_SECONDS
-from adapters.sql.migrate import SchemaState, current_and_head, schema_state, upgrade
+from adapters.sql.migrate import (
+    SchemaState,
+    current_and_head,
+    schema_state,
+    state_of,
+    upgrade,
+)
 from application.signup import SignUpCommand
 from domain.errors import DomainError, ServiceUnavailable
 from entrypoints import serving
@@ -151,12 +157,15 @@ def migrate() -> None:
     with _database_errors_as_exit(container.settings()):
         try:
             before, head = current_and_head(container.engine())
-            state = schema_state(container.engine())
         finally:
             container.engine().dispose()
+        state = state_of(before, head)
         if state is SchemaState.AHEAD:
             # Its revision is a later release's (expand-only): nothing to apply here.
-            typer.echo(f"the database is at {before}, newer than this release ({head})")
+            typer.echo(
+                f"warning: the database is at {before}, newer than this release ({head})",
+                err=True,
+            )
             return
         if state is SchemaState.CURRENT:
             typer.echo(f"the database is already up to date ({head})")
@@ -288,6 +297,8 @@ def keys_rotate(at_once: AtOnceOption = False, drop_older: DropOption = False) -
     """Add a new signing key, published in the JWKS now, that signs once cached
     copies of the JWKS have expired. The others retire then: they stay in the
     JWKS until every token they signed has expired."""
+    if drop_older and not at_once:
+        raise _fail("--drop-old needs --now: no key would sign until the new one does")
     try:
         container = _database_container()
         key = container.signing_keys().rotate(at_once=at_once, drop_older=drop_older)
@@ -304,7 +315,11 @@ def keys_rotate(at_once: AtOnceOption = False, drop_older: DropOption = False) -
             f"from {key.signs_from.isoformat()}, by its own clock"
         )
     if drop_older:
-        typer.echo("the older keys are deleted: their tokens no longer verify")
+        typer.echo(
+            "the older keys are deleted: their tokens stop verifying on every instance "
+            f"within {RELOAD_INTERVAL_SECONDS:g} seconds, and offline once verifiers' "
+            "copies of the JWKS expire"
+        )
 
 
 @keys.command("reseal")

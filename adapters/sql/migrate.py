@@ -49,7 +49,11 @@ def schema_state(engine: Engine) -> SchemaState:
     upgrade (or a rollback) older instances run on the newer schema, which its
     expand-only migrations keep compatible (docs/deployment.md).
     """
-    current, head = current_and_head(engine)
+    return state_of(*current_and_head(engine))
+
+
+def state_of(current: str | None, head: str | None) -> SchemaState:
+    """The state of a database at revision `current`, when this code's head is `head`."""
     if current == head:
         return SchemaState.CURRENT
     known = {

@@ -15,6 +15,7 @@ from application.signup import SignUp, SignUpCommand
 from application.tokens import TokenPair
 from domain.session import device_name_from_agent
 from entrypoints.container import Container
+from entrypoints.http.headers import user_agent
 from entrypoints.http.offload import with_hashing
 from entrypoints.http.problems import PROBLEM_RESPONSES
 from entrypoints.http.provided import Provided, container_of
@@ -62,8 +63,7 @@ async def log_in(
         LogInCommand(
             email=body.email,
             password=body.password,
-            device_name=body.device_name
-            or device_name_from_agent(request.headers.get("user-agent")),
+            device_name=body.device_name or device_name_from_agent(user_agent(request)),
             client_ip=client_ip(request),
         ),
     )

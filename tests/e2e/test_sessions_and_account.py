@@ -177,7 +177,8 @@ def test_a_device_named_by_its_user_agent_is_listed_without_control_characters(
     # A header may carry a tab (and C1 bytes, domain tests); a session's name must not.
     api = any_api
     api.signup()
-    agent = {"User-Agent": "Mozilla/5.0\t(X11)\x1b[2J\x7f"}
+    # UTF-8 too, as clients send it (Starlette reads header bytes as Latin-1).
+    agent = {"User-Agent": "Mozilla/5.0\t(X11; Téléphone €)\x1b[2J\x7f".encode()}
     login = {"email": "ada@example.com", "password": PASSWORD}
     json_login = api.client.post("/v1/auth/login", json=login, headers=agent)
     grant = {"grant_type": "password", "username": "ada@example.com", "password": PASSWORD}
@@ -185,4 +186,4 @@ def test_a_device_named_by_its_user_agent_is_listed_without_control_characters(
     assert (json_login.status_code, password_grant.status_code) == (200, 200)
 
     listed = api.get("/v1/sessions", json_login.json()["access_token"]).json()
-    assert [s["device_name"] for s in listed] == ["Mozilla/5.0 (X11) [2J"] * 2
+    assert [s["device_name"] for s in listed] == ["Mozilla/5.0 (X11; Téléphone €) [2J"] * 2

@@ -231,6 +231,31 @@ def test_a_key_published_ahead_signs_on_time_without_a_reload_and_with_the_datab
     assert kid_of(instance.token()) == new_kid
 
 
+def test_keys_switch_on_time_between_reloads_without_a_query(
+    sql_uow_factory: UnitOfWorkFactory,
+) -> None:
+    reads: list[bool] = []
+
+    def counted(*, autocommit: bool = False) -> UnitOfWork:
+        reads.append(autocommit)
+        return sql_uow_factory(autocommit=autocommit)
+
+    clock = FakeClock()
+    instance = Instance(counted, clock)  # rereads only every hour: not in this test
+    old_kid = instance.keys.current().active.kid
+    new_kid = instance.signing_keys.rotate().kid
+    instance.keys.reload()
+    reads.clear()
+
+    clock.advance(PUBLICATION.total_seconds() - 0.001)
+    assert instance.keys.current().active.kid == old_kid
+    clock.advance(0.001)
+    assert instance.keys.current().active.kid == new_kid
+    clock.advance(RETENTION.total_seconds())
+    assert set(instance.keys.current().verification_keys) == {new_kid}
+    assert reads == []
+
+
 def test_a_retired_key_leaves_on_time_without_a_reload_and_with_the_database_down(
     sql_uow_factory: UnitOfWorkFactory,
 ) -> None:

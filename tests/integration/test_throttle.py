@@ -301,7 +301,9 @@ def test_an_instance_whose_clock_runs_fast_does_not_lapse_the_others_places(
     fast = SimpleNamespace(time=lambda: time.time() + 2 * IN_FLIGHT_SECONDS)
     with ExitStack() as held:
         hold(held, first, MAX_FAILURES)
-        monkeypatch.setattr(adapters.throttle, "time", fast)  # the second's clock only
+        # From here the adapter's clock runs fast: the first's places were
+        # entered before, so only the second enters with it.
+        monkeypatch.setattr(adapters.throttle, "time", fast)
         assert_refused(second)
 
 
