@@ -5,9 +5,10 @@ Keys are numbered by `generation`. A rotation adds generation n + 1, which is
 published in the JWKS at once but signs only from `signs_from`, a publication
 delay later: a verifier that cached the JWKS just before the rotation (for as
 long as its Cache-Control allows) has fetched it again by then, so a verifier
-that honours the cache's max-age meets no token whose key it does not know. The older keys retire at
-that same instant, so exactly one key signs at any time. A rotation at once
-(a key that leaked) makes `signs_from` the rotation's own time.
+that honours the cache's max-age meets no token whose key it does not know.
+The older keys retire at that same instant, so exactly one key signs at any
+time. A rotation at once (a key that leaked) makes `signs_from` the rotation's
+own time.
 
 A retired key stays in the JWKS for `retention` (the access token lifetime
 plus the clock leeway plus the time instances take to notice a rotation), so
