@@ -163,7 +163,7 @@ class LimitsLoginThrottle:
     def attempt(self, keys: Sequence[str]) -> Iterator[None]:
         attempt = secrets.token_hex(16)
         entered: list[str] = []
-        waits: list[int | None] = []
+        waits: list[tuple[int, str] | None] = []
         try:
             with _store_reachable():
                 for key in keys:
@@ -177,22 +177,23 @@ class LimitsLoginThrottle:
                     waits.append(self._wait(key, in_flight))
             blocked = [wait for wait in waits if wait is not None]
             if blocked:
-                raise TooManyRequests(retry_after=max(blocked))
+                seconds, reason = max(blocked)
+                raise TooManyRequests(retry_after=seconds, reason=reason)
             yield
         finally:
             for key in entered:
                 self._leave(key, attempt)
 
-    def _wait(self, key: str, in_flight: int) -> int | None:
-        """Seconds until `key` may try again; None when its failures in the
-        window and `in_flight` attempts (this one included) fit the limit."""
+    def _wait(self, key: str, in_flight: int) -> tuple[int, str] | None:
+        """Seconds until `key` may try again, and why; None when its failures in
+        the window and `in_flight` attempts (this one included) fit the limit."""
         stats = self._limiter.get_window_stats(self._limit, key)
         failures = self._limit.amount - stats.remaining
         if failures + in_flight <= self._limit.amount:
             return None
         if failures >= self._limit.amount:
-            return _retry_after(stats.reset_time)
-        return 1  # only attempts in flight fill it: they end within moments
+            return _retry_after(stats.reset_time), "failures"
+        return 1, "in_flight"  # only attempts in flight fill it: they end within moments
 
     def _leave(self, key: str, attempt: str) -> None:
         try:
@@ -210,7 +211,7 @@ class LimitsLoginThrottle:
                     stats = self._limiter.get_window_stats(self._limit, key)
                     blocked_until = max(blocked_until, stats.reset_time)
         if blocked_until:
-            raise TooManyRequests(retry_after=_retry_after(blocked_until))
+            raise TooManyRequests(retry_after=_retry_after(blocked_until), reason="failures")
 
     def record_failure(self, keys: Sequence[str]) -> None:
         with _store_reachable():

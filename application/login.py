@@ -65,8 +65,8 @@ class LogIn:
                 # failures, so that many people behind one address can log in.
                 self._throttle.reserve(account)
                 user = self._verified(command, account, by_ip)
-        except TooManyRequests:
-            self._audit.event("throttled", action="login")
+        except TooManyRequests as refused:
+            self._audit.event("throttled", action="login", reason=refused.reason)
             raise
         return self._start_session(user, command)
 

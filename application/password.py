@@ -52,9 +52,13 @@ class _NeedsPassword:
         account = throttle_keys(user.email.value, None)
         try:
             self._throttle.reserve(account)
-        except TooManyRequests:
+        except TooManyRequests as refused:
             self._audit.event(
-                "throttled", action=self.action, user_id=user.id, session_id=principal.session_id
+                "throttled",
+                action=self.action,
+                reason=refused.reason,
+                user_id=user.id,
+                session_id=principal.session_id,
             )
             raise
         if not self._hasher.verify(password, user.password_hash):

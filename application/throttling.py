@@ -21,6 +21,6 @@ class LimitRequests:
             return
         try:
             self._throttle.hit(f"{self._action}:ip:{client_ip}")
-        except TooManyRequests:
-            self._audit.event("throttled", action=self._action)
+        except TooManyRequests as refused:
+            self._audit.event("throttled", action=self._action, reason=refused.reason)
             raise

@@ -74,9 +74,14 @@ class UserNotFound(DomainError):
 
 
 class TooManyRequests(DomainError):
-    def __init__(self, retry_after: int) -> None:
+    """`reason` says which limit was full, for the audit: "requests" (a budget
+    of requests), "failures" (failed logins in the window) or "in_flight"
+    (logins still being decided, with the failures, fill an address's limit)."""
+
+    def __init__(self, retry_after: int, reason: str = "requests") -> None:
         super().__init__("too many requests")
         self.retry_after = retry_after
+        self.reason = reason
 
 
 class ServiceUnavailable(DomainError):

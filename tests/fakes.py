@@ -418,12 +418,13 @@ class FakeThrottle:
         """As the adapter: failures and attempts in flight, this one included;
         a wait of 1 s when only attempts in flight fill the limit."""
         waits = [
-            60 if self.failures.get(k, 0) >= self.max_failures else 1
+            (60, "failures") if self.failures.get(k, 0) >= self.max_failures else (1, "in_flight")
             for k in keys
             if self.failures.get(k, 0) + self.in_flight.get(k, 0) + 1 > self.max_failures
         ]
         if waits:
-            raise TooManyRequests(retry_after=max(waits))
+            seconds, reason = max(waits)
+            raise TooManyRequests(retry_after=seconds, reason=reason)
         for key in keys:
             self.in_flight[key] = self.in_flight.get(key, 0) + 1
             self.journal.append(f"enter {key}")
@@ -437,7 +438,7 @@ class FakeThrottle:
     def reserve(self, keys: Sequence[str]) -> None:
         """As the adapter's moving window: an attempt counted now, atomically."""
         if any(self.failures.get(k, 0) + 1 > self.max_failures for k in keys):
-            raise TooManyRequests(retry_after=60)
+            raise TooManyRequests(retry_after=60, reason="failures")
         self.record_failure(keys)
 
     def record_failure(self, keys: Sequence[str]) -> None:

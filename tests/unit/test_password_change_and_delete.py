@@ -319,5 +319,10 @@ def test_wrong_current_passwords_and_the_throttle_after_them_are_audited(world: 
     with pytest.raises(TooManyRequests):
         world.delete_account(principal, PASSWORD)
 
-    assert world.audit.events[-1] == {"event": "throttled", "action": "account_delete", **who}
+    assert world.audit.events[-1] == {
+        "event": "throttled",
+        "action": "account_delete",
+        "reason": "failures",
+        **who,
+    }
     assert all("not the password" not in repr(e) for e in world.audit.events)

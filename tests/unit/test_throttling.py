@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from application.login import LogInCommand
+from application.login import LogInCommand, throttle_keys
 from application.throttling import LimitRequests
 from domain.errors import InvalidCredentials, TooManyRequests
 from tests.fakes import FakeAuditLog, FakeRequestThrottle
@@ -23,7 +23,13 @@ def test_requests_past_the_budget_of_an_ip_are_refused_and_audited() -> None:
 
     assert refused.value.retry_after == 30
     assert audit.events == [
-        {"event": "throttled", "user_id": None, "session_id": None, "action": "signup"}
+        {
+            "event": "throttled",
+            "user_id": None,
+            "session_id": None,
+            "action": "signup",
+            "reason": "requests",
+        }
     ]
     limit("203.0.113.9")
 
@@ -66,8 +72,24 @@ def test_a_throttled_login_is_audited_and_starts_no_session(world: World) -> Non
         "user_id": None,
         "session_id": None,
         "action": "login",
+        "reason": "failures",
     }
     assert world.store.sessions == {}
+
+
+def test_a_login_throttled_by_attempts_in_flight_says_so(world: World) -> None:
+    # A burst from one address: the failures alone do not fill its limit yet.
+    world.registered()
+    with pytest.raises(InvalidCredentials):
+        world.log_in(LogInCommand(EMAIL, "not the password", client_ip="x"))
+    for key in throttle_keys(EMAIL, "x")[1:]:
+        world.throttle.in_flight[key] = world.throttle.max_failures - 1
+
+    with pytest.raises(TooManyRequests) as refused:
+        world.log_in(LogInCommand("other@example.com", PASSWORD, client_ip="x"))
+
+    assert refused.value.retry_after == 1
+    assert world.audit.events[-1]["reason"] == "in_flight"
 
 
 def test_a_failed_login_names_the_account_under_attack_when_it_exists(world: World) -> None:
