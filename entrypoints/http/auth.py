@@ -13,9 +13,8 @@ from application.logout import LogOut, LogoutScope
 from application.refresh import RefreshCommand
 from application.signup import SignUp, SignUpCommand
 from application.tokens import TokenPair
-from domain.session import device_name_from_agent
 from entrypoints.container import Container
-from entrypoints.http.headers import user_agent
+from entrypoints.http.headers import device_name
 from entrypoints.http.offload import with_hashing
 from entrypoints.http.problems import PROBLEM_RESPONSES
 from entrypoints.http.provided import Provided, container_of
@@ -63,7 +62,7 @@ async def log_in(
         LogInCommand(
             email=body.email,
             password=body.password,
-            device_name=body.device_name or device_name_from_agent(user_agent(request)),
+            device_name=body.device_name or device_name(request),
             client_ip=client_ip(request),
         ),
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from domain.session import device_name_from_agent
+
 
 def user_agent(request: Request) -> str | None:
     """The User-Agent in UTF-8, as clients send non-ASCII text: Starlette decodes
@@ -13,3 +15,8 @@ def user_agent(request: Request) -> str | None:
     if value is None:
         return None
     return value.encode("latin-1").decode("utf-8", errors="replace")
+
+
+def device_name(request: Request) -> str | None:
+    """A session's name when its client gave none: what its User-Agent says."""
+    return device_name_from_agent(user_agent(request))

@@ -21,9 +21,8 @@ from starlette.datastructures import UploadFile
 from application.clients import PresentedClient, presented_client
 from application.oauth import ExchangeGrant, GrantRequest, RevokeToken
 from domain.errors import InvalidClient, InvalidRequest
-from domain.session import device_name_from_agent
 from entrypoints.container import Container
-from entrypoints.http.headers import user_agent
+from entrypoints.http.headers import device_name
 from entrypoints.http.oauth_errors import NO_STORE
 from entrypoints.http.oauth_schemas import (
     IntrospectionResponse,
@@ -211,7 +210,7 @@ async def token(
         username=form.username,
         password=form.password,
         refresh_token=form.refresh_token,
-        device_name=device_name_from_agent(user_agent(request)),
+        device_name=device_name(request),
         client_ip=client_ip(request),
     )
     # The password grant hashes: the threads kept for that; anything else, the default ones.
